@@ -1,0 +1,133 @@
+"""Command line: `python -m fgkf_core run | sweep | bench | data check | list`."""
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import sys
+from typing import Any, Sequence
+
+from .config import FORMULATIONS, PROFILES
+
+
+def _value(text: str) -> Any:
+    """Parse an override value as JSON when possible (numbers, true/false, null), else keep the string."""
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        return text
+
+
+def _overrides(pairs: Sequence[str]) -> dict[str, Any]:
+    out = {}
+    for pair in pairs:
+        if "=" not in pair:
+            raise SystemExit(f"--set expects key=value, got {pair!r}")
+        key, value = pair.split("=", 1)
+        out[key.strip()] = _value(value)
+    return out
+
+
+def _task_arg(args: argparse.Namespace, name: str):
+    from .tasks import custom_task
+
+    if args.source_dir or args.target_dir:
+        if not (args.source_dir and args.target_dir and args.scheme):
+            raise SystemExit("a custom task needs --source-dir, --target-dir and --scheme")
+        return custom_task(args.source_dir, args.target_dir, args.scheme)
+    return name
+
+
+def _common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--profile", default="quick", choices=list(PROFILES), help="smoke | quick | full (default quick)")
+    p.add_argument("--formulation", default="paper", choices=list(FORMULATIONS), help="paper (default) or code")
+    p.add_argument("--data-dir", default=None, help="data root (default: $FGKF_DATA)")
+    p.add_argument("--results-dir", default=None, help="results folder (default: $FGKF_RESULTS or ./results)")
+    p.add_argument("--device", default=None, help="cuda / cpu (default: CUDA when present)")
+    p.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE", help="config overrides, e.g. lr=0.001 alpha=elem")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--source-dir", help="custom task: source folder in the uniform format")
+    p.add_argument("--target-dir", help="custom task: target folder in the uniform format")
+    p.add_argument("--scheme", choices=["bmes", "bio", "tags"], help="custom task: tag scheme")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m fgkf_core", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("run", help="train and evaluate one run, write its record")
+    p.add_argument("--task", default="ner_en", help="task name (see `list`) or a custom pair via --source-dir ...")
+    p.add_argument("--method", default="fgkf", help="method name (see `list`)")
+    p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--force", action="store_true", help="re-run even if the record exists")
+    p.add_argument("--threads", type=int, default=None, help="torch threads")
+    _common(p)
+
+    p = sub.add_parser("sweep", help="run tasks x methods x seeds, skipping recorded runs")
+    p.add_argument("--tasks", nargs="+", required=True)
+    p.add_argument("--methods", nargs="+", required=True)
+    p.add_argument("--seeds", nargs="+", type=int, default=[1])
+    p.add_argument("--workers", type=int, default=1, help="concurrent worker processes")
+    p.add_argument("--threads", type=int, default=None, help="torch threads per worker")
+    _common(p)
+
+    p = sub.add_parser("bench", help="training/decoding sentences per second per task input shape")
+    p.add_argument("--tasks", nargs="+", default=None)
+    p.add_argument("--device", default=None)
+    p.add_argument("--batches", type=int, default=10, help="timed batches per measurement")
+
+    p = sub.add_parser("data", help="data utilities")
+    p.add_argument("action", choices=["check"], help="check: validate a data root against the registry")
+    p.add_argument("--data-dir", default=None)
+
+    sub.add_parser("list", help="list tasks, methods and profiles")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return _dispatch(args)
+    except (ValueError, FileNotFoundError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+
+
+def _dispatch(args: argparse.Namespace) -> int:
+    if args.command == "list":
+        from .methods import METHODS
+        from .tasks import TASKS
+
+        print("tasks:   " + ", ".join(TASKS))
+        print("methods: " + ", ".join(sorted(METHODS)))
+        print("profiles: " + ", ".join(PROFILES))
+        return 0
+    if args.command == "data":
+        from .datacheck import check
+
+        return check(args.data_dir)
+    if args.command == "bench":
+        from .bench import bench
+
+        bench(args.tasks, args.device, args.batches)
+        return 0
+    from .runs import RunSpec, run, sweep
+
+    common = dict(
+        profile=args.profile, formulation=args.formulation, data_dir=args.data_dir, results_dir=args.results_dir,
+        device=args.device,
+    )
+    overrides = _overrides(args.set)
+    if args.command == "run":
+        rec = run(
+            _task_arg(args, args.task), args.method, seed=args.seed, progress=not args.quiet, force=args.force,
+            threads=args.threads, **common, **overrides,
+        )
+        print(json.dumps({k: rec[k] for k in ("task", "method", "seed", "profile", "wall_seconds")} | {"test": rec["test"]["score"]}))
+        return 0
+    specs = [
+        RunSpec(t, m, s, overrides) for t, m, s in itertools.product(args.tasks, args.methods, args.seeds)
+    ]
+    for line in sweep(specs, workers=args.workers, threads=args.threads, progress=not args.quiet, **common):
+        print(line)
+    return 0

@@ -1,0 +1,140 @@
+"""Run configuration: paper section 5.2 defaults, per-task values, profiles and formulations.
+
+A config resolves in layers: defaults -> task -> formulation -> profile -> user overrides.
+Its stable hash keys the run record, so an identical run is never repeated.
+"""
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+from dataclasses import dataclass, fields
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Config:
+    """Every knob a run reads. Field comments give the paper/code origin of the default."""
+
+    # model (paper 5.2)
+    emb_dim: int = 100
+    hidden: int = 100  # per LSTM direction
+    emb_dropout: float = 0.2  # embedding dropout rate (paper); the code keeps 0.2, i.e. rate 0.8
+    mlp_dropout: float = 0.2  # domain-MLP dropout rate
+    shared_embedding: bool = True
+    emb_init: str = "random"  # "random" (paper) | "zeros" (authors' code)
+    crf_start_end: bool = True  # pytorch-crf start/end transitions; the TF code has none
+    # relevance (paper section 4)
+    relevance: str = "sample_q"  # "sample_q" (capsules) | "domain_q" (trainable query)
+    n_capsules: int = 60
+    capsule_dim: int = 200
+    routing_iters: int = 3
+    mlp_hidden: int = 100
+    # fusion
+    alpha: str = "multi"  # "samp" | "elem" | "multi" | "basic" (constant kd_alpha, i.e. w/o alpha_multi)
+    kd_alpha: float = 0.5  # basicKD alpha (Eq. 2)
+    tau: float = 1.0  # Eq. 10 temperature (trainable)
+    gamma: float = 0.5  # Eq. 10 bias (trainable)
+    gradient_block: bool = True  # p^S under no_grad; off lets the KD loss reach the source model
+    # formulation sub-switches (paper values; "code" flips them, see FORMULATIONS)
+    sample_weight: str = "sigmoid"  # "sigmoid" sigma(tau*w+gamma) (Eq. 10) | "exp" exp(g*(t-P_tgt)) on KD only
+    loss_split: str = "multi_both"  # "multi_both" (Eqs. 15-17) | "elem_seq" (1-alpha_elem on seq, alpha_multi on KD)
+    domain_clf: str = "two_class_r"  # "two_class_r" (Eqs. 7-9) | "one_class_caps" (code: flattened capsules, own domain only)
+    elem_map: str = "token"  # "token" (softmax w_elem, shared affine) | "positional" (raw w_elem, MAX_LEN x MAX_LEN W_alpha)
+    ps_refresh: str = "every_teach"  # "every_teach" | "on_source_improve" (code: only when source improves on target dev)
+    l2: float = 0.1  # TF-style 0.1 * sum(w^2)/2 on emission, bilinear and W_alpha weights
+    # optimisation (paper 5.2; Adam as in the authors' code)
+    lr: float = 0.01
+    batch_size: int = 64
+    clip: float = 5.0
+    teach_step: int = 100  # I: source steps between target episodes
+    warm_up: bool = True
+    warm_up_epochs: float = 2.0  # source passes (code: CWS 5, POS/NER 2)
+    max_source_epochs: float = 100.0
+    max_target_epochs: int = 100  # for target-only schedules
+    eval_every: int = 100  # target steps between dev evaluations
+    patience: int = 2000  # target steps without dev gain
+    max_minutes: float | None = None  # wall-clock cap (reduced profiles)
+    # data
+    min_count: int = 1
+    bigram_min_count: int = 4  # authors' code keeps bigrams with count > 3
+    source_limit: int | None = None
+    target_limit: int | None = None
+    eval_limit: int | None = None
+    target_fraction: float | None = None  # Figure 5: share of the target training pool
+    # pretraining (pretrained_model / pretrained_embedding)
+    pretrain_epochs: float = 2.0
+
+    def replace(self, **kw: Any) -> "Config":
+        unknown = sorted(set(kw) - {f.name for f in fields(self)})
+        if unknown:
+            raise ValueError(f"unknown config keys {unknown}; valid keys: {sorted(f.name for f in fields(self))}")
+        return dataclasses.replace(self, **kw)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    def hash(self) -> str:
+        """Stable short hash of the resolved values."""
+        return hashlib.sha256(json.dumps(self.to_dict(), sort_keys=True).encode()).hexdigest()[:12]
+
+
+#: per-task values from the authors' code (MAX_LEN lives on the Task)
+TASK_DEFAULTS: dict[str, dict[str, Any]] = {
+    "cws_zx": {"warm_up_epochs": 5.0},
+    "cws_weibo": {"warm_up_epochs": 5.0},
+}
+#: the authors' per-task learning rates (section 9 of the reference notes)
+CODE_LR = {"cws": 0.01, "pos": 0.001, "ner": 0.001}
+
+FORMULATIONS: dict[str, dict[str, Any]] = {
+    "paper": {},
+    "code": {
+        "sample_weight": "exp",
+        "loss_split": "elem_seq",
+        "domain_clf": "one_class_caps",
+        "elem_map": "positional",
+        "emb_dropout": 0.8,
+        "emb_init": "zeros",
+        "l2": 0.0,
+        "code_lr": True,
+        "ps_refresh": "on_source_improve",
+        "crf_start_end": False,
+    },
+}
+
+PROFILES: dict[str, dict[str, Any]] = {
+    # tiny real slices: tests and notebook validation, well under a minute on 2 CPU cores
+    "smoke": {
+        "source_limit": 256, "target_limit": 128, "eval_limit": 64, "n_capsules": 4, "capsule_dim": 16,
+        "warm_up_epochs": 0.25, "max_source_epochs": 1.0, "teach_step": 2, "eval_every": 2, "patience": 1000,
+        "max_target_epochs": 4, "pretrain_epochs": 0.5, "max_minutes": 1.0, "emb_dim": 32, "hidden": 32,
+        "mlp_hidden": 16,
+    },
+    # a few minutes per run on 2 CPU cores; shrinks source data, schedule and capsule size
+    "quick": {
+        "source_limit": 6000, "target_limit": 2000, "eval_limit": 1000, "n_capsules": 10, "capsule_dim": 40,
+        "warm_up_epochs": 0.5, "max_source_epochs": 2.0, "teach_step": 25, "eval_every": 15, "patience": 300,
+        "max_target_epochs": 25, "pretrain_epochs": 1.0, "max_minutes": 3.0,
+    },
+    "full": {},  # the paper's settings (meant for a GPU)
+}
+
+
+def resolve(task: str, profile: str = "quick", formulation: str = "paper", **overrides: Any) -> tuple[Config, dict]:
+    """Resolve defaults -> task -> formulation -> profile -> overrides; also return what each layer set."""
+    if profile not in PROFILES:
+        raise ValueError(f"unknown profile {profile!r}; valid: {', '.join(PROFILES)}")
+    if formulation not in FORMULATIONS:
+        raise ValueError(f"unknown formulation {formulation!r}; valid: {', '.join(FORMULATIONS)}")
+    layers: dict[str, dict[str, Any]] = {"task": dict(TASK_DEFAULTS.get(task, {}))}
+    form = dict(FORMULATIONS[formulation])
+    if form.pop("code_lr", False):
+        form["lr"] = CODE_LR.get(task.split("_")[0], 0.01)
+    layers["formulation"] = form
+    layers["profile"] = dict(PROFILES[profile])
+    layers["overrides"] = dict(overrides)
+    cfg = Config()
+    for values in layers.values():
+        cfg = cfg.replace(**values)
+    return cfg, layers

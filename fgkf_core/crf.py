@@ -1,0 +1,411 @@
+"""Linear-chain CRF, numerically equivalent to ``torchcrf.CRF(batch_first=True)``.
+
+Differences from pytorch-crf:
+
+* The log-partition function is a custom :class:`torch.autograd.Function`: the
+  forward algorithm runs without building an autograd graph and the backward
+  pass computes the exact gradients from forward-backward marginals (one
+  backward recursion over time plus fully vectorised marginal computation).
+  This is roughly 2-4x faster than back-propagating through the per-step
+  ``logsumexp`` graph for small tag sets.
+* Viterbi decoding is fully batched, including the backtracking (one
+  ``gather`` per time step for the whole batch, no per-sentence Python loop
+  and no ``.item()`` calls).
+* ``use_start_end=False`` turns the start/end transition vectors into zero
+  buffers (the authors' TensorFlow CRF has no start/end transitions).
+* Tags at padding positions are ignored entirely (they may hold any value,
+  e.g. ``-100``).
+
+All tensors are batch-first. The mask must be a boolean prefix (right-padding)
+mask whose first column is all True.
+"""
+
+from __future__ import annotations
+
+from typing import Optional
+
+import torch
+from torch import nn
+
+__all__ = ["CRF"]
+
+_REDUCTIONS = ("none", "sum", "mean", "token_mean")
+
+# Largest spread max(T) - min(T) of the transition matrix for which the
+# matmul form of the log-sum-exp recursion is used. Contributions that can be
+# lost to float32 underflow are then < num_tags * exp(-87 + 40) relative to
+# the total, i.e. far below machine precision; otherwise (e.g. hard
+# constraints with -1e4 or -inf transitions) the exact logsumexp path is used.
+_MATMUL_MAX_SPREAD = 40.0
+
+
+def _matmul_ok(transitions: torch.Tensor) -> tuple[bool, torch.Tensor]:
+    """Whether the exp/matmul recursion is safe, and max(transitions)."""
+    t_min, t_max = torch.aminmax(transitions)
+    spread = float(t_max - t_min)  # single sync per call, outside the time loop
+    return spread < _MATMUL_MAX_SPREAD, t_max
+
+
+class _LogPartition(torch.autograd.Function):
+    """log Z(x) of a linear-chain CRF with exact forward-backward gradients."""
+
+    @staticmethod
+    def forward(  # type: ignore[override]
+        ctx,
+        emissions: torch.Tensor,
+        mask: torch.Tensor,
+        start: torch.Tensor,
+        end: torch.Tensor,
+        transitions: torch.Tensor,
+    ) -> torch.Tensor:
+        # emissions: (batch_size, seq_length, num_tags); mask: (batch_size, seq_length)
+        seq_length = emissions.size(1)
+        # shape: (seq_length, batch_size, num_tags)
+        em = emissions.transpose(0, 1)
+        # shape: (seq_length, batch_size, 1)
+        mask_t = mask.t().unsqueeze(2)
+        use_mm, t_max = _matmul_ok(transitions)
+
+        # per-time-step views (one call instead of seq_length indexing ops)
+        mask_steps = mask_t.unbind(0)
+
+        # alphas[t][b, j]: log-sum of scores of all prefixes ending in tag j at
+        # position t (frozen at the last real position for padded positions)
+        # shape: (batch_size, num_tags)
+        alpha = start + em[0]
+        alphas = [alpha]
+        if use_mm:
+            # logsumexp_i(alpha[i] + T[i, j]) = log(exp(alpha - m) @ exp(T - t_max)) + m + t_max
+            # shape: (num_tags, num_tags)
+            exp_trans = torch.exp(transitions - t_max)
+            # shape: (seq_length, batch_size, num_tags)
+            em_steps = (em + t_max).unbind(0)
+            for t in range(1, seq_length):
+                # shape: (batch_size, 1)
+                m = alpha.amax(1, keepdim=True)
+                # shape: (batch_size, num_tags)
+                nxt = torch.mm((alpha - m).exp_(), exp_trans).log_().add_(m).add_(em_steps[t])
+                # shape: (batch_size, num_tags)
+                alpha = torch.where(mask_steps[t], nxt, alpha)
+                alphas.append(alpha)
+        else:
+            # shape: (1, num_tags, num_tags)
+            trans = transitions.unsqueeze(0)
+            em_steps = em.unbind(0)
+            for t in range(1, seq_length):
+                # shape: (batch_size, num_tags)
+                nxt = torch.logsumexp(alpha.unsqueeze(2) + trans, dim=1).add_(em_steps[t])
+                # shape: (batch_size, num_tags)
+                alpha = torch.where(mask_steps[t], nxt, alpha)
+                alphas.append(alpha)
+        # shape: (batch_size, num_tags)
+        final = alpha + end
+        # shape: (batch_size,)
+        log_z = torch.logsumexp(final, dim=1)
+
+        ctx.save_for_backward(emissions, mask, start, end, transitions, torch.stack(alphas), final, log_z)
+        return log_z
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx, grad_log_z: torch.Tensor):  # type: ignore[override]
+        emissions, mask, start, end, transitions, alphas, final, log_z = ctx.saved_tensors
+        seq_length = emissions.size(1)
+        need_em, _, need_start, need_end, need_trans = ctx.needs_input_grad
+
+        # shape: (seq_length, batch_size, num_tags)
+        em = emissions.transpose(0, 1)
+        # shape: (seq_length, batch_size, 1)
+        mask_t = mask.t().unsqueeze(2)
+        use_mm, t_max = _matmul_ok(transitions)
+
+        # betas[t][b, i]: log-sum of scores of all suffixes after position t
+        # given tag i at t (equal to end for t >= last real position)
+        # shape: (batch_size, num_tags)
+        beta = end.expand_as(alphas[0])
+        betas = [beta]
+        mask_steps = mask_t.unbind(0)
+        if use_mm:
+            # logsumexp_j(T[i, j] + v[j]) = log(exp(v - m) @ exp(T - t_max).T) + m + t_max;
+            # t_max is folded into the emissions: v' = v + t_max, m' = m + t_max
+            # shape: (num_tags, num_tags), [j, i] = exp(T[i, j] - t_max)
+            exp_trans_t = torch.exp(transitions - t_max).t()
+            # shape: (seq_length, batch_size, num_tags)
+            em_steps = (em + t_max).unbind(0)
+            for t in range(seq_length - 1, 0, -1):
+                # shape: (batch_size, num_tags)
+                v = em_steps[t] + beta
+                # shape: (batch_size, 1)
+                m = v.amax(1, keepdim=True)
+                # shape: (batch_size, num_tags)
+                nxt = torch.mm(v.sub_(m).exp_(), exp_trans_t).log_().add_(m)
+                # shape: (batch_size, num_tags)
+                beta = torch.where(mask_steps[t], nxt, end)
+                betas.append(beta)
+        else:
+            # shape: (1, num_tags, num_tags)
+            trans = transitions.unsqueeze(0)
+            em_steps = em.unbind(0)
+            for t in range(seq_length - 1, 0, -1):
+                # shape: (batch_size, num_tags)
+                nxt = torch.logsumexp(trans + (em_steps[t] + beta).unsqueeze(1), dim=2)
+                # shape: (batch_size, num_tags)
+                beta = torch.where(mask_steps[t], nxt, end)
+                betas.append(beta)
+        betas.reverse()
+        # shape: (seq_length, batch_size, num_tags)
+        betas_t = torch.stack(betas)
+
+        # shape: (1, batch_size, 1)
+        log_z_b = log_z.view(1, -1, 1)
+        # shape: (1, batch_size, 1)
+        g = grad_log_z.view(1, -1, 1)
+
+        grad_em = grad_start = grad_end = grad_trans = None
+        if need_em or need_start:
+            # unary marginals p(y_t = j), zero at padding
+            # shape: (seq_length, batch_size, num_tags)
+            unary = torch.exp(alphas + betas_t - log_z_b) * mask_t
+            if need_em:
+                # shape: (batch_size, seq_length, num_tags)
+                grad_em = (unary * g).transpose(0, 1).to(emissions.dtype)
+            if need_start:
+                # shape: (num_tags,)
+                grad_start = (unary[0] * g[0]).sum(0).to(start.dtype)
+        if need_end:
+            # p(y_{last} = j)
+            # shape: (num_tags,)
+            grad_end = (torch.exp(final - log_z.unsqueeze(1)) * g[0]).sum(0).to(end.dtype)
+        if need_trans:
+            if seq_length > 1:
+                # pairwise marginals p(y_{t-1} = i, y_t = j) for t >= 1, zero at padding
+                # shape: (seq_length - 1, batch_size, num_tags, num_tags)
+                pair = torch.exp(
+                    alphas[:-1].unsqueeze(3)
+                    + transitions
+                    + (em[1:] + betas_t[1:] - log_z_b).unsqueeze(2)
+                )
+                # shape: (seq_length - 1, batch_size, 1)
+                weight = mask_t[1:] * g
+                # shape: (num_tags, num_tags)
+                grad_trans = (pair * weight.unsqueeze(3)).sum((0, 1)).to(transitions.dtype)
+            else:
+                grad_trans = torch.zeros_like(transitions)
+        return grad_em, None, grad_start, grad_end, grad_trans
+
+
+class CRF(nn.Module):
+    """Linear-chain conditional random field (batch-first).
+
+    Args:
+        num_tags: number of tags ``C``.
+        use_start_end: if True (default) learn start/end transition scores as in
+            pytorch-crf; if False they are fixed zero buffers.
+
+    Attributes:
+        start_transitions: ``(num_tags,)`` score of starting with each tag.
+        end_transitions: ``(num_tags,)`` score of ending with each tag.
+        transitions: ``(num_tags, num_tags)``; ``transitions[i, j]`` is the score
+            of moving from tag ``i`` to tag ``j``.
+    """
+
+    start_transitions: torch.Tensor
+    end_transitions: torch.Tensor
+
+    def __init__(self, num_tags: int, use_start_end: bool = True) -> None:
+        if num_tags <= 0:
+            raise ValueError(f"invalid number of tags: {num_tags}")
+        super().__init__()
+        self.num_tags = num_tags
+        self.use_start_end = use_start_end
+        if use_start_end:
+            self.start_transitions = nn.Parameter(torch.empty(num_tags))
+            self.end_transitions = nn.Parameter(torch.empty(num_tags))
+        else:
+            self.register_buffer("start_transitions", torch.zeros(num_tags))
+            self.register_buffer("end_transitions", torch.zeros(num_tags))
+        self.transitions = nn.Parameter(torch.empty(num_tags, num_tags))
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        """Initialise parameters uniformly in (-0.1, 0.1), as pytorch-crf does."""
+        if self.use_start_end:
+            nn.init.uniform_(self.start_transitions, -0.1, 0.1)
+            nn.init.uniform_(self.end_transitions, -0.1, 0.1)
+        nn.init.uniform_(self.transitions, -0.1, 0.1)
+
+    def extra_repr(self) -> str:
+        return f"num_tags={self.num_tags}, use_start_end={self.use_start_end}"
+
+    # ------------------------------------------------------------------ checks
+    def _validate(
+        self,
+        emissions: torch.Tensor,
+        mask: Optional[torch.Tensor],
+        tags: Optional[torch.Tensor] = None,
+    ) -> torch.Tensor:
+        """Check shapes/dtypes and return the (bool) mask."""
+        if emissions.dim() != 3:
+            raise ValueError(f"emissions must have dimension of 3, got {emissions.dim()}")
+        if not emissions.is_floating_point():
+            raise ValueError(f"emissions must be a floating point tensor, got {emissions.dtype}")
+        if emissions.size(2) != self.num_tags:
+            raise ValueError(
+                f"expected last dimension of emissions is {self.num_tags}, got {emissions.size(2)}"
+            )
+        batch_seq = emissions.shape[:2]
+        if tags is not None:
+            if tags.dtype != torch.long:
+                raise ValueError(f"tags must be a torch.long tensor, got {tags.dtype}")
+            if tags.shape != batch_seq:
+                raise ValueError(
+                    "the first two dimensions of emissions and tags must match, "
+                    f"got {tuple(batch_seq)} and {tuple(tags.shape)}"
+                )
+        if mask is None:
+            if batch_seq[1] == 0:
+                raise ValueError("sequences must contain at least one timestep")
+            return torch.ones(batch_seq, dtype=torch.bool, device=emissions.device)
+        if mask.dtype != torch.bool:
+            raise ValueError(f"mask must be a torch.bool tensor, got {mask.dtype}")
+        if mask.shape != batch_seq:
+            raise ValueError(
+                "the first two dimensions of emissions and mask must match, "
+                f"got {tuple(batch_seq)} and {tuple(mask.shape)}"
+            )
+        if batch_seq[1] == 0:
+            raise ValueError("sequences must contain at least one timestep")
+        if not bool(mask[:, 0].all()):
+            raise ValueError("mask of the first timestep must all be on")
+        return mask
+
+    # --------------------------------------------------------------- training
+    def forward(
+        self,
+        emissions: torch.Tensor,
+        tags: torch.Tensor,
+        mask: Optional[torch.Tensor] = None,
+        reduction: str = "mean",
+    ) -> torch.Tensor:
+        """Alias of :meth:`nll` (note: returns the *negative* log-likelihood)."""
+        return self.nll(emissions, tags, mask, reduction)
+
+    def nll(
+        self,
+        emissions: torch.Tensor,
+        tags: torch.Tensor,
+        mask: Optional[torch.Tensor] = None,
+        reduction: str = "mean",
+    ) -> torch.Tensor:
+        """Negative log-likelihood of ``tags`` given ``emissions``.
+
+        Args:
+            emissions: ``(batch_size, seq_length, num_tags)`` unary scores.
+            tags: ``(batch_size, seq_length)`` long gold tags (padding ignored).
+            mask: ``(batch_size, seq_length)`` bool prefix mask, ``mask[:, 0]`` all True.
+                ``None`` means no padding.
+            reduction: ``"none"`` -> ``(batch_size,)``; ``"sum"``; ``"mean"`` (over
+                the batch); ``"token_mean"`` (sum divided by number of real tokens).
+        """
+        if reduction not in _REDUCTIONS:
+            raise ValueError(f"invalid reduction: {reduction!r}, expected one of {_REDUCTIONS}")
+        mask = self._validate(emissions, mask, tags)
+        # shape: (batch_size,)
+        nll = self._log_partition(emissions, mask) - self._gold_score(emissions, tags, mask)
+        if reduction == "none":
+            return nll
+        if reduction == "sum":
+            return nll.sum()
+        if reduction == "mean":
+            return nll.mean()
+        return nll.sum() / mask.sum().to(nll.dtype)
+
+    def _log_partition(self, emissions: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        # shape: (batch_size,)
+        return _LogPartition.apply(
+            emissions, mask, self.start_transitions, self.end_transitions, self.transitions
+        )
+
+    def _gold_score(self, emissions: torch.Tensor, tags: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        batch_size, seq_length, _ = emissions.shape
+        # padding tags may be arbitrary (e.g. -100): replace them by a valid index
+        # shape: (batch_size, seq_length)
+        tags = tags.masked_fill(~mask, 0)
+        # shape: (batch_size, seq_length)
+        maskf = mask.to(emissions.dtype)
+        # shape: (batch_size,)
+        lengths = mask.sum(1)
+        # shape: (batch_size, seq_length)
+        unary = emissions.gather(2, tags.unsqueeze(2)).squeeze(2)
+        # shape: (batch_size,)
+        score = (unary * maskf).sum(1)
+        if seq_length > 1:
+            # shape: (batch_size, seq_length - 1)
+            pair = self.transitions[tags[:, :-1], tags[:, 1:]]
+            score = score + (pair * maskf[:, 1:]).sum(1)
+        # shape: (batch_size,)
+        last_tags = tags.gather(1, (lengths - 1).unsqueeze(1)).squeeze(1)
+        return score + self.start_transitions[tags[:, 0]] + self.end_transitions[last_tags]
+
+    # --------------------------------------------------------------- decoding
+    @torch.no_grad()
+    def decode_tensor(self, emissions: torch.Tensor, mask: Optional[torch.Tensor] = None) -> torch.Tensor:
+        """Batched Viterbi decoding.
+
+        Args:
+            emissions: ``(batch_size, seq_length, num_tags)``.
+            mask: ``(batch_size, seq_length)`` bool prefix mask (``None``: no padding).
+
+        Returns:
+            ``(batch_size, seq_length)`` long tensor of best tags, 0 at padding.
+        """
+        mask = self._validate(emissions, mask)
+        batch_size, seq_length, num_tags = emissions.shape
+        # shape: (seq_length, batch_size, num_tags)
+        em = emissions.transpose(0, 1)
+        # shape: (seq_length, batch_size, 1)
+        mask_t = mask.t().unsqueeze(2)
+        mask_steps = mask_t.unbind(0)
+        em_steps = em.unbind(0)
+        # transposed so that the max runs over the contiguous last dimension
+        # shape: (1, num_tags, num_tags), [0, j, i] = transitions[i, j]
+        trans_t = self.transitions.detach().t().contiguous().unsqueeze(0)
+
+        # shape: (batch_size, num_tags)
+        score = self.start_transitions.detach() + em[0]
+        history = []
+        for t in range(1, seq_length):
+            # best previous tag i for every current tag j
+            # shape: (batch_size, num_tags), (batch_size, num_tags)
+            best, idx = (score.unsqueeze(1) + trans_t).max(dim=2)
+            # shape: (batch_size, num_tags)
+            score = torch.where(mask_steps[t], best.add_(em_steps[t]), score)
+            history.append(idx)
+        # shape: (batch_size, num_tags)
+        score = score + self.end_transitions.detach()
+        # shape: (batch_size,)
+        cur = score.argmax(dim=1)
+
+        # shape: (batch_size, 1)
+        cur = cur.unsqueeze(1)
+        path = [cur]
+        if seq_length > 1:
+            # identity backpointers at padding: backtracking starts at each
+            # sentence's own last real position
+            # shape: (seq_length - 1, batch_size, num_tags)
+            arange = torch.arange(num_tags, device=emissions.device)
+            bps = torch.where(mask_t[1:], torch.stack(history), arange).unbind(0)
+            for t in range(seq_length - 2, -1, -1):
+                # shape: (batch_size, 1)
+                cur = bps[t].gather(1, cur)
+                path.append(cur)
+        path.reverse()
+        # shape: (batch_size, seq_length)
+        return torch.cat(path, dim=1).masked_fill_(~mask, 0)
+
+    def decode(self, emissions: torch.Tensor, mask: Optional[torch.Tensor] = None) -> list[list[int]]:
+        """Viterbi best tag sequence of each sentence (length = its mask row sum)."""
+        mask = self._validate(emissions, mask)
+        paths = self.decode_tensor(emissions, mask).tolist()
+        lengths = mask.sum(1).tolist()
+        return [path[:n] for path, n in zip(paths, lengths)]

@@ -1,0 +1,110 @@
+"""What every method shares: the two-tagger system, the method interface and the registry."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+import torch
+import torch.nn as nn
+
+from ..config import Config
+from ..data import Batch
+from ..models import Tagger, TokenEmbedding
+
+
+@dataclass(frozen=True)
+class BuildContext:
+    """Sizes a method needs to build its modules."""
+
+    vocab_size: int
+    n_tags: int
+    features: str  # "word" | "char_bigram"
+    max_len: int
+
+    @property
+    def width(self) -> int:
+        return 5 if self.features == "char_bigram" else 1
+
+
+class System(nn.Module):
+    """Source and target BiLSTM-CRF taggers over one shared embedding (or one each), plus method extras."""
+
+    def __init__(self, cfg: Config, ctx: BuildContext):
+        super().__init__()
+        in_dim = cfg.emb_dim * ctx.width
+        shared = TokenEmbedding(ctx.vocab_size, cfg.emb_dim, cfg.emb_init)
+        src_emb = shared if cfg.shared_embedding else TokenEmbedding(ctx.vocab_size, cfg.emb_dim, cfg.emb_init)
+        self.source = Tagger(src_emb, in_dim, cfg.hidden, ctx.n_tags, cfg.emb_dropout, cfg.crf_start_end)
+        self.target = Tagger(shared, in_dim, cfg.hidden, ctx.n_tags, cfg.emb_dropout, cfg.crf_start_end)
+
+
+class Method:
+    """A training method: which schedule drives it and the loss of each kind of step.
+
+    Schedules (see `train.SCHEDULES`): "target" (target data only), "source" (source data only,
+    selected on target dev), "alternate" (Algorithm 1) and "pretrain_finetune".
+    """
+
+    name: str = ""
+    schedule: str = "alternate"
+    uses_teacher: bool = False  # needs p^S from the source model
+    warm_up: bool = False  # honours cfg.warm_up
+    reference: str = ""
+
+    def build(self, cfg: Config, ctx: BuildContext) -> System:
+        return System(cfg, ctx)
+
+    def source_loss(self, system: System, batch: Batch, cfg: Config) -> tuple[torch.Tensor, dict]:
+        """Loss of one source step (Algorithm 1, lines 6-10)."""
+        _, e = system.source(batch.ids, batch.mask)  # [B, T, C]
+        return system.source.nll(e, batch.tags, batch.mask), {}
+
+    def warm_loss(self, system: System, batch: Batch, cfg: Config) -> torch.Tensor:
+        """Warm-up target step: the target tagger's plain CRF loss on a source batch."""
+        _, e = system.target(batch.ids, batch.mask)  # [B, T, C]
+        return system.target.nll(e, batch.tags, batch.mask)
+
+    def target_loss(
+        self, system: System, batch: Batch, p_source: torch.Tensor | None, cfg: Config
+    ) -> tuple[torch.Tensor, dict]:
+        """Loss of one target step; p_source [B, T, C] is the cached teacher output (None: compute online)."""
+        _, e = system.target(batch.ids, batch.mask)  # [B, T, C]
+        return system.target.nll(e, batch.tags, batch.mask), {}
+
+    def l2_params(self, system: System, side: str) -> list[torch.Tensor]:
+        """Weights under the paper's L2 term (the emission matrix of the stepped tagger, as the TF code declares)."""
+        return [getattr(system, side).emit.weight]
+
+    def relevance(self, system: System, batch: Batch) -> dict[str, torch.Tensor] | None:
+        """Per-token relevance outputs (w_elem, alphas) for storage; None for methods without relevance."""
+        return None
+
+    def evaluated(self, system: System) -> nn.Module:
+        """The tagger whose target-dev score selects the model and whose test score is reported."""
+        return system.source if self.schedule == "source" else system.target
+
+
+METHODS: dict[str, Callable[[], Method]] = {}
+
+
+def register(cls: type[Method]) -> type[Method]:
+    """Class decorator adding a method to the registry under cls.name."""
+    if not cls.name or cls.name in METHODS:
+        raise ValueError(f"method name {cls.name!r} is empty or already registered")
+    METHODS[cls.name] = cls
+    return cls
+
+
+def get_method(name: str) -> Method:
+    """Instantiate a registered method; unknown names list the valid ones."""
+    if name not in METHODS:
+        raise ValueError(f"unknown method {name!r}; valid methods: {', '.join(sorted(METHODS))}")
+    return METHODS[name]()
+
+
+def teacher_probs(system: System, batch: Batch, p_source: torch.Tensor | None) -> torch.Tensor:
+    """p^S for a target batch: the cached (gradient-blocked) tensor, or the source tagger's softmax online."""
+    if p_source is not None:
+        return p_source
+    _, e = system.source(batch.ids, batch.mask)  # [B, T, C] gradient reaches the source model
+    return e.softmax(-1) * batch.mask.unsqueeze(-1)  # [B, T, C]

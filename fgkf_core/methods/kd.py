@@ -1,0 +1,26 @@
+"""basicKD (paper Eq. 2): L = (1 - alpha) L_seq + alpha L_KD with a constant alpha, in Algorithm 1."""
+from __future__ import annotations
+
+import torch
+
+from ..config import Config
+from ..data import Batch
+from ..fusion import kd_cross_entropy
+from .base import Method, System, register, teacher_probs
+
+
+@register
+class BasicKD(Method):
+    """Literal Eq. 2: (1 - a) * CRF-NLL(e) + a * KD, a = cfg.kd_alpha; the teacher is the source tagger."""
+
+    name = "basic_kd"
+    uses_teacher = True
+    reference = "Hinton et al. 2015; FGKF paper Eq. 2"
+
+    def target_loss(self, system: System, batch: Batch, p_source: torch.Tensor | None, cfg: Config):
+        p_s = teacher_probs(system, batch, p_source)  # [B, T, C]
+        _, e = system.target(batch.ids, batch.mask)  # [B, T, C]
+        seq = system.target.nll(e, batch.tags, batch.mask)
+        kd = kd_cross_entropy(p_s, e, batch.mask).sum(1).mean()
+        a = cfg.kd_alpha
+        return (1 - a) * seq + a * kd, {"seq": seq.item(), "kd": kd.item()}

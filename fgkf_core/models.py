@@ -1,0 +1,87 @@
+"""BiLSTM-CRF taggers over a (shareable) embedding layer.
+
+Each tagger owns its BiLSTM, emission layer and CRF; the embedding table can be one object
+shared by the source and the target tagger (paper Fig. 2) or one per tagger.
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn as nn
+from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
+
+from .crf import CRF
+
+
+class TokenEmbedding(nn.Module):
+    """Embedding lookup; CWS inputs [B, T, 5] (char/bigram window) are concatenated to [B, T, 5*dim]."""
+
+    def __init__(self, vocab_size: int, dim: int, init: str = "random"):
+        super().__init__()
+        if init not in ("random", "zeros"):
+            raise ValueError(f"unknown embedding init {init!r}; valid: 'random', 'zeros'")
+        self.table = nn.Embedding(vocab_size, dim)
+        if init == "zeros":  # the authors' TF code (embed_status=False)
+            nn.init.zeros_(self.table.weight)
+
+    def forward(self, ids: torch.Tensor) -> torch.Tensor:
+        x = self.table(ids)  # [B, T, dim] or [B, T, 5, dim]
+        return x.flatten(2) if ids.dim() == 3 else x  # [B, T, in_dim]
+
+
+class Tagger(nn.Module):
+    """BiLSTM-CRF: embedding -> dropout -> BiLSTM -> linear emissions -> CRF."""
+
+    def __init__(
+        self, embedding: TokenEmbedding, in_dim: int, hidden: int, n_tags: int, emb_dropout: float = 0.2,
+        crf_start_end: bool = True,
+    ):
+        super().__init__()
+        self.embedding = embedding
+        self.dropout = nn.Dropout(emb_dropout)
+        self.lstm = nn.LSTM(in_dim, hidden, batch_first=True, bidirectional=True)
+        self.emit = nn.Linear(2 * hidden, n_tags)
+        self.crf = CRF(n_tags, use_start_end=crf_start_end)
+        self.out_dim = 2 * hidden
+
+    def encode(self, ids: torch.Tensor, mask: torch.Tensor, embedded: torch.Tensor | None = None) -> torch.Tensor:
+        """BiLSTM states over real tokens only (packed), zero at padding."""
+        x = self.embedding(ids) if embedded is None else embedded  # [B, T, in_dim]
+        x = self.dropout(x)  # [B, T, in_dim]
+        lengths = mask.sum(1).cpu()  # [B]
+        packed = pack_padded_sequence(x, lengths, batch_first=True, enforce_sorted=False)
+        h, _ = self.lstm(packed)
+        h, _ = pad_packed_sequence(h, batch_first=True, total_length=ids.shape[1])  # [B, T, 2H]
+        return h
+
+    def forward(self, ids: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Return (BiLSTM states [B, T, 2H], emissions [B, T, C])."""
+        h = self.encode(ids, mask)  # [B, T, 2H]
+        return h, self.emit(h)  # [B, T, C]
+
+    def nll(self, emissions: torch.Tensor, tags: torch.Tensor, mask: torch.Tensor, scale: torch.Tensor | None = None) -> torch.Tensor:
+        """Mean CRF NLL; `scale` [B, T] multiplies the emissions per token (the authors' CRF weighting)."""
+        if scale is not None:
+            emissions = emissions * scale.unsqueeze(-1)  # [B, T, C]
+        return self.crf.nll(emissions, tags, mask, reduction="mean")
+
+    @torch.no_grad()
+    def predict(self, ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """Viterbi tags [B, T] (0 at padding) from unscaled emissions."""
+        _, e = self(ids, mask)
+        return self.crf.decode_tensor(e, mask)
+
+
+def l2_penalty(params: list[torch.Tensor], weight: float) -> torch.Tensor | float:
+    """TF l2_regularizer: weight * sum(w^2) / 2 over the given weight tensors (0 when weight is 0)."""
+    if weight == 0:
+        return 0.0
+    return weight * 0.5 * sum((p**2).sum() for p in params)
+
+
+def glorot_(module: nn.Module) -> None:
+    """Glorot-uniform weights, zero biases (TF dense default) for every Linear inside module."""
+    for m in module.modules():
+        if isinstance(m, nn.Linear):
+            nn.init.xavier_uniform_(m.weight)
+            if m.bias is not None:
+                nn.init.zeros_(m.bias)

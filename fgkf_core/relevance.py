@@ -1,0 +1,108 @@
+"""Relevance modelling (paper section 4.1): capsule Sample-q, Domain-q, bilinear w_elem, domain classifier.
+
+All computations run over real tokens only: the capsule layer works on the packed [N_tokens, ...]
+tensor, softmaxes are masked, so padding never changes a real token's output.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from .models import glorot_
+
+
+def squash(s: torch.Tensor, eps: float = 1e-9) -> torch.Tensor:
+    """Capsule non-linearity ||s||^2/(1+||s||^2) * s/||s|| (epsilon inside the root, as the authors' code)."""
+    sq = (s**2).sum(-1, keepdim=True)  # [..., 1]
+    return sq / (1 + sq) * s / torch.sqrt(sq + eps)  # [..., D]
+
+
+class CapsuleRouting(nn.Module):
+    """Dynamic routing from token states to N output capsules of dimension D (Sabour et al. 2017)."""
+
+    def __init__(self, in_dim: int, n_capsules: int, capsule_dim: int, iters: int = 3):
+        super().__init__()
+        if iters < 1:
+            raise ValueError(f"routing needs at least one iteration, got {iters}")
+        self.n, self.d, self.iters = n_capsules, capsule_dim, iters
+        self.u_hat = nn.Linear(in_dim, n_capsules * capsule_dim)
+        glorot_(self)
+
+    def forward(self, h: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """Capsules [B, N, D] from states h [B, T, H]; the prediction vectors exist for real tokens only."""
+        B = h.shape[0]
+        sent = mask.nonzero()[:, 0]  # [K] sentence of each real token
+        u = torch.tanh(self.u_hat(h[mask])).view(-1, self.n, self.d)  # [K, N, D]
+        logits = u.new_zeros(u.shape[0], self.n)  # [K, N]
+        for it in range(self.iters):
+            c = logits.softmax(-1)  # [K, N] coupling over output capsules
+            s = u.new_zeros(B, self.n, self.d).index_add_(0, sent, c.unsqueeze(-1) * u)  # [B, N, D]
+            v = squash(s)  # [B, N, D]
+            if it + 1 < self.iters:
+                logits = logits + (u * v[sent]).sum(-1)  # [K, N] agreement
+        return v
+
+
+def masked_softmax(scores: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Softmax over the time axis that gives padding exactly zero weight."""
+    return scores.masked_fill(~mask, float("-inf")).softmax(-1).masked_fill(~mask, 0.0)  # [B, T]
+
+
+@dataclass
+class Relevance:
+    """What the relevance module computes for one batch."""
+
+    w_elem: torch.Tensor  # [B, T] raw bilinear scores q^T B h_j (0 at padding)
+    w_norm: torch.Tensor  # [B, T] masked softmax of w_elem (Eq. 7)
+    domain_logits: torch.Tensor  # [B, 2] (class 0 = source, 1 = target)
+
+
+class RelevanceModule(nn.Module):
+    """q (Sample-q capsules or a trainable Domain-q), w_elem = q^T B h_j (Eq. 6), and the domain MLP (Eqs. 7-9)."""
+
+    def __init__(
+        self, h_dim: int, kind: str = "sample_q", n_capsules: int = 60, capsule_dim: int = 200, iters: int = 3,
+        mlp_hidden: int = 100, mlp_dropout: float = 0.2, classifier_input: str = "two_class_r",
+    ):
+        super().__init__()
+        if kind not in ("sample_q", "domain_q"):
+            raise ValueError(f"unknown relevance {kind!r}; valid: 'sample_q', 'domain_q'")
+        if classifier_input not in ("two_class_r", "one_class_caps"):
+            raise ValueError(f"unknown domain_clf {classifier_input!r}; valid: 'two_class_r', 'one_class_caps'")
+        if classifier_input == "one_class_caps" and kind != "sample_q":
+            raise ValueError("domain_clf='one_class_caps' reads capsules and needs relevance='sample_q'")
+        self.kind, self.classifier_input = kind, classifier_input
+        q_dim = capsule_dim if kind == "sample_q" else h_dim
+        if kind == "sample_q":
+            self.capsules = CapsuleRouting(h_dim, n_capsules, capsule_dim, iters)
+        else:
+            self.query = nn.Parameter(torch.empty(h_dim).uniform_(-(3 / h_dim) ** 0.5, (3 / h_dim) ** 0.5))
+        self.B = nn.Parameter(torch.empty(q_dim, h_dim))
+        nn.init.trunc_normal_(self.B, std=0.01, a=-0.02, b=0.02)
+        clf_in = n_capsules * capsule_dim if classifier_input == "one_class_caps" else h_dim
+        self.mlp = nn.Sequential(nn.Linear(clf_in, mlp_hidden), nn.Dropout(mlp_dropout), nn.Tanh(), nn.Linear(mlp_hidden, 2))
+        glorot_(self.mlp)
+
+    def forward(self, h: torch.Tensor, mask: torch.Tensor) -> Relevance:
+        """Relevance scores and domain logits for states h [B, T, H]."""
+        if self.kind == "sample_q":
+            caps = self.capsules(h, mask)  # [B, N, D]
+            q = caps.mean(1)  # [B, D] the encoded sample vector (mean of capsules, as the authors' code)
+        else:
+            caps = None
+            q = self.query.expand(h.shape[0], -1)  # [B, H]
+        w = torch.einsum("bd,de,bte->bt", q, self.B, h).masked_fill(~mask, 0.0)  # [B, T]
+        w_norm = masked_softmax(w, mask)  # [B, T]
+        if self.classifier_input == "two_class_r":
+            clf_in = torch.einsum("bt,bth->bh", w_norm, h)  # [B, H] r = sum_j w^_j h_j (Eq. 8)
+        else:
+            clf_in = caps.flatten(1)  # [B, N*D]
+        return Relevance(w, w_norm, self.mlp(clf_in))
+
+
+def domain_loss(logits: torch.Tensor, domain: int) -> torch.Tensor:
+    """Cross-entropy of the domain classifier for a batch that is all from one domain (0 source, 1 target)."""
+    return F.cross_entropy(logits, torch.full((logits.shape[0],), domain, dtype=torch.long, device=logits.device))

@@ -1,0 +1,214 @@
+"""Registry of the paper's six domain-adaptation settings, and custom source/target pairs.
+
+Every split, subsample and mapping below is deterministic (fixed ``SPLIT_SEED``, independent
+of the run seed), so all runs of a task see the same data.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Callable
+
+from .data import DataFormatError, Sentence, nested_fraction, read_conll, split_by_sizes
+
+SPLIT_SEED = 2019
+SCHEMES = {"bmes": ("word_f1", "char_bigram"), "bio": ("entity_f1", "word"), "tags": ("accuracy", "word")}
+
+
+@dataclass(frozen=True)
+class Task:
+    """A source -> target setting: dataset folders (relative to the data root), scheme and metric."""
+
+    name: str
+    source: str
+    target: str
+    scheme: str
+    max_len: int
+    description: str
+    comparable: bool = True
+    target_fraction: float | None = None  # seeded subsample of the target training set
+    unsplit_sizes: tuple[int, int, int] | None = None  # train/dev/test sizes for an all.tsv target
+    source_dev_size: int = 2000  # split off the source train when it has no dev.tsv
+    paper_key: str | None = None  # column prefix in the paper's CSV tables
+    notes: tuple[str, ...] = field(default_factory=tuple)
+
+    @property
+    def metric(self) -> str:
+        return SCHEMES[self.scheme][0]
+
+    @property
+    def features(self) -> str:
+        return SCHEMES[self.scheme][1]
+
+
+TASKS: dict[str, Task] = {
+    t.name: t
+    for t in [
+        Task(
+            "cws_zx", "ctb6_cws", "zhuxian_cws", "bmes", 100,
+            "CTB6 -> Zhuxian word segmentation (BMES); word F1 and OOV recall.",
+            paper_key="cws_zx",
+            notes=("CTB6 copy uses an undocumented split (24,416 train sentences), not Yang & Xue 2012.",),
+        ),
+        Task(
+            "cws_weibo", "ctb6_cws", "weibo_cws_nlpcc2016", "bmes", 100,
+            "CTB6 -> NLPCC-2016 Weibo segmentation; target train = seeded 5% subsample "
+            "(1,007 of 20,135 sentences, as the authors' train_1000); gold dev and test as given.",
+            target_fraction=0.05, paper_key="cws_weibo",
+        ),
+        Task(
+            "pos_zh", "zhuxian_pos", "weibo_pos_wtb_silver", "tags", 60,
+            "SUBSTITUTE for CTB6 POS -> Weibo POS (neither public): Zhuxian gold CTB-tagged POS -> "
+            "Weibo Treebank with automatic (silver) CTB-style tags. Same CTB tag set on both sides.",
+            comparable=False, paper_key="pos_zh",
+            notes=("Not comparable to the paper: different source domain (novel) and silver target tags.",),
+        ),
+        Task(
+            "pos_en", "ptb_wsj_pos_ontonotes", "twitter_pos_ritter2011", "tags", 60,
+            "PTB WSJ (sections 00-18 inside OntoNotes) -> Ritter 2011 Twitter POS, T-POS split; "
+            "accuracy over the target tag set.",
+            paper_key="pos_en",
+        ),
+        Task(
+            "ner_zh", "msra_ner", "weibo_ner_2015orig", "bio", 100,
+            "MSRA -> WeiboNER (original 2015 annotations, PER/LOC/ORG named mentions); MSRA dev = "
+            "seeded 2,000 sentences split off its train.",
+            paper_key="ner_zh",
+        ),
+        Task(
+            "ner_zh_revised", "msra_ner", "weibo_ner", "bio", 100,
+            "As ner_zh with the revised WeiboNER annotations (He & Sun 2016).",
+            paper_key="ner_zh", notes=("Paper cites the 2015 annotations; this variant is for comparison.",),
+        ),
+        Task(
+            "ner_en", "ontonotes5_en_ner", "twitter_ner_ritter2011", "bio", 100,
+            "OntoNotes 5.0 (v12) -> Ritter 2011 Twitter NER; the unsplit target is shuffled with "
+            "seed 2019 into 1,900/240/254 tweets (the split sizes of Lin & Lu 2018).",
+            unsplit_sizes=(1900, 240, 254), paper_key="ner_en",
+        ),
+    ]
+}
+
+
+def custom_task(source_dir: str | Path, target_dir: str | Path, scheme: str, max_len: int = 100) -> Task:
+    """A task from any two folders in the uniform format; no registry entry needed."""
+    if scheme not in SCHEMES:
+        raise ValueError(f"unknown scheme {scheme!r}; valid: {sorted(SCHEMES)}")
+    src, tgt = Path(source_dir), Path(target_dir)
+    return Task(
+        f"custom:{src.name}->{tgt.name}", str(src), str(tgt), scheme, max_len,
+        f"custom pair {src} -> {tgt} ({scheme})", comparable=False, unsplit_sizes=None,
+    )
+
+
+def get_task(name: str | Task) -> Task:
+    """Look a task up by name; unknown names list the valid ones."""
+    if isinstance(name, Task):
+        return name
+    if name not in TASKS:
+        raise ValueError(f"unknown task {name!r}; valid tasks: {', '.join(TASKS)} (or a custom pair)")
+    return TASKS[name]
+
+
+def data_root(data_dir: str | Path | None = None) -> Path:
+    """The data root: the explicit argument, else $FGKF_DATA; there is no built-in default."""
+    root = data_dir or os.environ.get("FGKF_DATA")
+    if not root:
+        raise ValueError("no data root: pass data_dir=... / --data-dir or set FGKF_DATA to the folder of datasets")
+    root = Path(root).expanduser()
+    if not root.is_dir():
+        raise FileNotFoundError(f"data root {root} is not a directory")
+    return root
+
+
+@dataclass
+class TaskData:
+    """The five splits a run needs, plus the files they came from (for the record)."""
+
+    task: Task
+    source_train: list[Sentence]
+    target_train: list[Sentence]
+    target_dev: list[Sentence]
+    target_test: list[Sentence]
+    files: dict[str, str]  # relative path -> sha256
+
+    @property
+    def tag_set(self) -> list[str]:
+        """Union of source and target tags, sorted (O first for BIO), so both models share one label space."""
+        tags = {t for split in (self.source_train, self.target_train) for s in split for t in s.tags}
+        tags |= {t for split in (self.target_dev, self.target_test) for s in split for t in s.tags}
+        return sorted(tags, key=lambda t: (t != "O", t))
+
+    @property
+    def target_tags(self) -> set[str]:
+        return {t for split in (self.target_train, self.target_dev, self.target_test) for s in split for t in s.tags}
+
+    def limited(self, source: int | None, target: int | None, evaluation: int | None) -> "TaskData":
+        """Seeded prefix slices (for reduced profiles); None keeps a split whole."""
+        cut = lambda xs, n: xs if n is None else xs[:n]  # noqa: E731 - splits are already shuffled
+        return replace(
+            self, source_train=cut(self.source_train, source), target_train=cut(self.target_train, target),
+            target_dev=cut(self.target_dev, evaluation), target_test=cut(self.target_test, evaluation),
+        )
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _folder(root: Path, rel: str) -> Path:
+    folder = Path(rel) if Path(rel).is_absolute() else root / rel
+    if not folder.is_dir():
+        raise FileNotFoundError(f"dataset folder {folder} is missing; run `python -m fgkf_core data check`")
+    return folder
+
+
+def load_task(task: str | Task, data_dir: str | Path | None = None, target_fraction: float | None = None) -> TaskData:
+    """Read and split a task's data. `target_fraction` (Figure 5) takes a nested seeded share of the target train."""
+    task = get_task(task)
+    root = data_root(data_dir)
+    files: dict[str, str] = {}
+
+    def read(folder: Path, split: str) -> list[Sentence] | None:
+        path = folder / f"{split}.tsv"
+        if not path.exists():
+            return None
+        key = str(path.relative_to(root)) if path.is_relative_to(root) else str(path)
+        files[key] = _sha256(path)
+        return read_conll(path)
+
+    src, tgt = _folder(root, task.source), _folder(root, task.target)
+    source_train = read(src, "train") or read(src, "all")
+    if source_train is None:
+        raise DataFormatError(src, None, "no train.tsv or all.tsv")
+    source_train = split_by_sizes(source_train, [-1], SPLIT_SEED)[0]  # shuffled once, so prefixes are random
+
+    target_all = read(tgt, "all")
+    if target_all is not None:
+        sizes = task.unsplit_sizes or _default_sizes(len(target_all))
+        train, dev, test = split_by_sizes(target_all, [sizes[0], sizes[1], sizes[2]], SPLIT_SEED)
+    else:
+        train, dev, test = read(tgt, "train"), read(tgt, "dev"), read(tgt, "test")
+        if train is None or test is None:
+            raise DataFormatError(tgt, None, "target needs train.tsv and test.tsv (or a single all.tsv)")
+        if dev is None:
+            n_dev = max(1, len(train) // 10)
+            dev, train = split_by_sizes(train, [n_dev, -1], SPLIT_SEED)
+        train = split_by_sizes(train, [-1], SPLIT_SEED)[0]
+    fraction = task.target_fraction
+    if fraction is not None:
+        train = nested_fraction(train, fraction, 1.0, SPLIT_SEED)
+    if target_fraction is not None:
+        train = nested_fraction(train, 1.0, target_fraction, SPLIT_SEED + 1)
+    return TaskData(task, source_train, train, dev, test, files)
+
+
+def _default_sizes(n: int) -> tuple[int, int, int]:
+    """80/10/10 for an unsplit custom target."""
+    n_dev = n_test = max(1, n // 10)
+    return n - n_dev - n_test, n_dev, n_test
+
+
+TaskLoader = Callable[..., TaskData]
