@@ -321,9 +321,16 @@ class CRF(nn.Module):
         return nll.sum() / mask.sum().to(nll.dtype)
 
     def _log_partition(self, emissions: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        # compute in the promoted dtype (e.g. float32 for half emissions); the
+        # casts are no-ops in the common case and autograd maps gradients back
+        dtype = torch.promote_types(emissions.dtype, self.transitions.dtype)
         # shape: (batch_size,)
         return _LogPartition.apply(
-            emissions, mask, self.start_transitions, self.end_transitions, self.transitions
+            emissions.to(dtype),
+            mask,
+            self.start_transitions.to(dtype),
+            self.end_transitions.to(dtype),
+            self.transitions.to(dtype),
         )
 
     def _gold_score(self, emissions: torch.Tensor, tags: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
@@ -361,6 +368,8 @@ class CRF(nn.Module):
         """
         mask = self._validate(emissions, mask)
         batch_size, seq_length, num_tags = emissions.shape
+        dtype = torch.promote_types(emissions.dtype, self.transitions.dtype)
+        emissions = emissions.to(dtype)
         # shape: (seq_length, batch_size, num_tags)
         em = emissions.transpose(0, 1)
         # shape: (seq_length, batch_size, 1)
@@ -369,7 +378,7 @@ class CRF(nn.Module):
         em_steps = em.unbind(0)
         # transposed so that the max runs over the contiguous last dimension
         # shape: (1, num_tags, num_tags), [0, j, i] = transitions[i, j]
-        trans_t = self.transitions.detach().t().contiguous().unsqueeze(0)
+        trans_t = self.transitions.detach().to(dtype).t().contiguous().unsqueeze(0)
 
         # shape: (batch_size, num_tags)
         score = self.start_transitions.detach() + em[0]
