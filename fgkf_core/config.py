@@ -106,9 +106,9 @@ FORMULATIONS: dict[str, dict[str, Any]] = {
 PROFILES: dict[str, dict[str, Any]] = {
     # tiny real slices: tests and notebook validation, well under a minute on 2 CPU cores
     "smoke": {
-        "source_limit": 256, "target_limit": 128, "eval_limit": 64, "n_capsules": 4, "capsule_dim": 16,
-        "warm_up_epochs": 0.25, "max_source_epochs": 1.0, "teach_step": 2, "eval_every": 2, "patience": 1000,
-        "max_target_epochs": 4, "pretrain_epochs": 0.5, "max_minutes": 1.0, "emb_dim": 32, "hidden": 32,
+        "source_limit": 400, "target_limit": 200, "eval_limit": 100, "n_capsules": 4, "capsule_dim": 16,
+        "warm_up_epochs": 0.25, "max_source_epochs": 1.0, "teach_step": 3, "eval_every": 3, "patience": 1000,
+        "max_target_epochs": 6, "pretrain_epochs": 0.5, "max_minutes": 1.0, "emb_dim": 32, "hidden": 32,
         "mlp_hidden": 16,
     },
     # a few minutes per run on 2 CPU cores; shrinks source data, schedule and capsule size

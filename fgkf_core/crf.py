@@ -310,6 +310,9 @@ class CRF(nn.Module):
         if reduction not in _REDUCTIONS:
             raise ValueError(f"invalid reduction: {reduction!r}, expected one of {_REDUCTIONS}")
         mask = self._validate(emissions, mask, tags)
+        # compute in the promoted dtype (e.g. float32 for half emissions); the
+        # cast is a no-op in the common case and autograd maps gradients back
+        emissions = emissions.to(torch.promote_types(emissions.dtype, self.transitions.dtype))
         # shape: (batch_size,)
         nll = self._log_partition(emissions, mask) - self._gold_score(emissions, tags, mask)
         if reduction == "none":
@@ -321,12 +324,10 @@ class CRF(nn.Module):
         return nll.sum() / mask.sum().to(nll.dtype)
 
     def _log_partition(self, emissions: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        # compute in the promoted dtype (e.g. float32 for half emissions); the
-        # casts are no-ops in the common case and autograd maps gradients back
-        dtype = torch.promote_types(emissions.dtype, self.transitions.dtype)
+        dtype = emissions.dtype
         # shape: (batch_size,)
         return _LogPartition.apply(
-            emissions.to(dtype),
+            emissions,
             mask,
             self.start_transitions.to(dtype),
             self.end_transitions.to(dtype),

@@ -11,6 +11,7 @@ import torch
 
 sys.path.insert(0, os.path.abspath(os.path.join(os.path.dirname(__file__), "..")))
 
+import fgkf_core.crf as crf_module  # noqa: E402
 from fgkf_core.crf import CRF, _LogPartition  # noqa: E402
 
 torchcrf = pytest.importorskip("torchcrf")
@@ -117,6 +118,75 @@ def test_log_partition_gradcheck() -> None:
     assert torch.autograd.gradcheck(
         lambda *a: _LogPartition.apply(a[0], mask, *a[1:]), (em, start, end, trans)
     )
+
+
+@pytest.mark.parametrize("force_logsumexp", [False, True])
+def test_log_partition_gradcheck_both_paths(force_logsumexp: bool, monkeypatch) -> None:
+    if force_logsumexp:
+        monkeypatch.setattr(crf_module, "_MATMUL_MAX_SPREAD", -1.0)
+    torch.manual_seed(1)
+    em = torch.randn(3, 5, 4, dtype=torch.double, requires_grad=True)
+    mask = torch.tensor([[1] * 5, [1, 1, 1, 0, 0], [1, 0, 0, 0, 0]], dtype=torch.bool)
+    params = [torch.randn(*shape, dtype=torch.double, requires_grad=True) for shape in ((4,), (4,), (4, 4))]
+    assert torch.autograd.gradcheck(lambda e, *p: _LogPartition.apply(e, mask, *p), (em, *params))
+
+
+def test_hard_constraints_use_exact_path() -> None:
+    """Transitions with a huge spread (e.g. -1e4 for forbidden moves) and large
+    emissions: the logsumexp fallback must still match torchcrf exactly."""
+    ref, ours = make_pair(5, 11)
+    with torch.no_grad():
+        ref.transitions[0, 1] = ref.transitions[2, 3] = ref.transitions[4, 4] = -1e4
+        ours.transitions.copy_(ref.transitions)
+    assert not crf_module._matmul_ok(ours.transitions)[0]
+    emissions, tags, mask = random_batch(8, 12, 5, 11)
+    emissions = emissions * 20
+    em_ref = emissions.clone().requires_grad_()
+    em_ours = emissions.clone().requires_grad_()
+    expected = -ref(em_ref, tags, mask, reduction="none")
+    got = ours.nll(em_ours, tags, mask, reduction="none")
+    torch.testing.assert_close(got, expected, atol=1e-3, rtol=1e-5)
+    expected.sum().backward()
+    got.sum().backward()
+    torch.testing.assert_close(em_ours.grad, em_ref.grad, atol=1e-5, rtol=1e-4)
+    torch.testing.assert_close(ours.transitions.grad, ref.transitions.grad, atol=1e-5, rtol=1e-4)
+    assert ours.decode(emissions, mask) == ref.decode(emissions, mask)
+
+
+def test_large_emissions_matmul_path() -> None:
+    """Emissions with large dynamic range (the matmul path rescales per step)."""
+    ref, ours = make_pair(6, 12)
+    assert crf_module._matmul_ok(ours.transitions)[0]
+    emissions, tags, mask = random_batch(8, 15, 6, 12)
+    emissions = emissions * 50  # differences of several hundred between tags
+    em_ref = emissions.clone().requires_grad_()
+    em_ours = emissions.clone().requires_grad_()
+    expected = -ref(em_ref, tags, mask, reduction="none")
+    got = ours.nll(em_ours, tags, mask, reduction="none")
+    torch.testing.assert_close(got, expected, atol=1e-3, rtol=1e-5)
+    expected.sum().backward()
+    got.sum().backward()
+    torch.testing.assert_close(em_ours.grad, em_ref.grad, atol=1e-5, rtol=1e-4)
+    torch.testing.assert_close(ours.transitions.grad, ref.transitions.grad, atol=1e-4, rtol=1e-4)
+
+
+def test_mixed_dtypes() -> None:
+    """float64 / float16 emissions with a float32 module."""
+    ref, ours = make_pair(4, 13)
+    emissions, tags, mask = random_batch(5, 7, 4, 13)
+    expected = -ref(emissions, tags, mask, reduction="none")
+    em64 = emissions.double().requires_grad_()
+    got = ours.nll(em64, tags, mask, reduction="none")
+    assert got.dtype == torch.float64
+    torch.testing.assert_close(got, expected.double(), atol=1e-5, rtol=1e-5)
+    got.sum().backward()
+    assert em64.grad.dtype == torch.float64
+    assert ours.decode(em64, mask) == ref.decode(emissions, mask)
+    em16 = emissions.half().requires_grad_()
+    got16 = ours.nll(em16, tags, mask, reduction="none")
+    assert got16.dtype == torch.float32
+    got16.sum().backward()
+    assert em16.grad.dtype == torch.float16
 
 
 def test_padding_invariance() -> None:
