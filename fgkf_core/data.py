@@ -189,9 +189,9 @@ class Encoder:
         bigrams: Counter = Counter()
         for s in sentences:
             unigrams.update(s.tokens)
-            if features == "char_bigram":
-                for f in char_bigram_features(s.tokens):
-                    bigrams.update((f[1], f[3]))
+            if features == "char_bigram":  # every bigram occurrence once (each inner one is both a next and a prev)
+                padded = [BOUNDARY, *s.tokens, BOUNDARY]
+                bigrams.update(padded[k] + padded[k + 1] for k in range(len(padded) - 1))
         vocab = Vocab.build(unigrams, min_count)
         vocab.add(BOUNDARY)
         if features == "char_bigram":

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import itertools
 import os
 import sys
@@ -15,6 +16,16 @@ import fgkf_core.crf as crf_module  # noqa: E402
 from fgkf_core.crf import CRF, _LogPartition  # noqa: E402
 
 torchcrf = pytest.importorskip("torchcrf")
+
+
+@pytest.fixture(autouse=True)
+def _single_thread():
+    """Tiny tensors: one intra-op thread keeps the tests fast and stable on a
+    busy machine (restored afterwards)."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
 
 
 def make_pair(num_tags: int, seed: int = 0, use_start_end: bool = True):
@@ -131,43 +142,42 @@ def test_log_partition_gradcheck_both_paths(force_logsumexp: bool, monkeypatch) 
     assert torch.autograd.gradcheck(lambda e, *p: _LogPartition.apply(e, mask, *p), (em, *params))
 
 
+def _check_against_float64(ref, ours, emissions, tags, mask) -> None:
+    """Compare our float32 nll/gradients with torchcrf run in float64 (ground
+    truth); for large emissions float32 round-off differs between the two
+    implementations, so both are held to the float64 answer instead."""
+    ref64 = copy.deepcopy(ref).double()
+    em64 = emissions.double().requires_grad_()
+    expected = -ref64(em64, tags, mask, reduction="none")
+    expected.sum().backward()
+    em = emissions.clone().requires_grad_()
+    got = ours.nll(em, tags, mask, reduction="none")
+    got.sum().backward()
+    torch.testing.assert_close(got.double(), expected.detach(), atol=1e-3, rtol=1e-5)
+    torch.testing.assert_close(em.grad.double(), em64.grad, atol=5e-5, rtol=0)
+    torch.testing.assert_close(ours.transitions.grad.double(), ref64.transitions.grad, atol=5e-4, rtol=1e-4)
+    assert ours.decode(emissions, mask) == ref.decode(emissions, mask)
+
+
 def test_hard_constraints_use_exact_path() -> None:
-    """Transitions with a huge spread (e.g. -1e4 for forbidden moves) and large
-    emissions: the logsumexp fallback must still match torchcrf exactly."""
+    """Transitions with a huge spread (e.g. -1e4 for forbidden moves) take the
+    logsumexp path, which must still be accurate."""
     ref, ours = make_pair(5, 11)
     with torch.no_grad():
         ref.transitions[0, 1] = ref.transitions[2, 3] = ref.transitions[4, 4] = -1e4
         ours.transitions.copy_(ref.transitions)
     assert not crf_module._matmul_ok(ours.transitions)[0]
     emissions, tags, mask = random_batch(8, 12, 5, 11)
-    emissions = emissions * 20
-    em_ref = emissions.clone().requires_grad_()
-    em_ours = emissions.clone().requires_grad_()
-    expected = -ref(em_ref, tags, mask, reduction="none")
-    got = ours.nll(em_ours, tags, mask, reduction="none")
-    torch.testing.assert_close(got, expected, atol=1e-3, rtol=1e-5)
-    expected.sum().backward()
-    got.sum().backward()
-    torch.testing.assert_close(em_ours.grad, em_ref.grad, atol=1e-5, rtol=1e-4)
-    torch.testing.assert_close(ours.transitions.grad, ref.transitions.grad, atol=1e-5, rtol=1e-4)
-    assert ours.decode(emissions, mask) == ref.decode(emissions, mask)
+    _check_against_float64(ref, ours, emissions * 20, tags, mask)
 
 
 def test_large_emissions_matmul_path() -> None:
-    """Emissions with large dynamic range (the matmul path rescales per step)."""
+    """Emissions with a large dynamic range (differences of hundreds between
+    tags) on the matmul path."""
     ref, ours = make_pair(6, 12)
     assert crf_module._matmul_ok(ours.transitions)[0]
     emissions, tags, mask = random_batch(8, 15, 6, 12)
-    emissions = emissions * 50  # differences of several hundred between tags
-    em_ref = emissions.clone().requires_grad_()
-    em_ours = emissions.clone().requires_grad_()
-    expected = -ref(em_ref, tags, mask, reduction="none")
-    got = ours.nll(em_ours, tags, mask, reduction="none")
-    torch.testing.assert_close(got, expected, atol=1e-3, rtol=1e-5)
-    expected.sum().backward()
-    got.sum().backward()
-    torch.testing.assert_close(em_ours.grad, em_ref.grad, atol=1e-5, rtol=1e-4)
-    torch.testing.assert_close(ours.transitions.grad, ref.transitions.grad, atol=1e-4, rtol=1e-4)
+    _check_against_float64(ref, ours, emissions * 50, tags, mask)
 
 
 def test_mixed_dtypes() -> None:
@@ -205,10 +215,37 @@ def test_padding_invariance() -> None:
         ours.nll(emissions, tags, mask, reduction="none"),
     )
     assert ours.decode(emissions2, mask2) == ours.decode(emissions, mask)
-    # padding emissions receive zero gradient
+    # padding emissions receive zero gradient; parameter gradients unchanged
     em = emissions2.clone().requires_grad_()
     ours.nll(em, tags2, mask2, reduction="sum").backward()
     assert (em.grad[~mask2] == 0).all()
+    grads_padded = [p.grad.clone() for p in ours.parameters()]
+    ours.zero_grad()
+    em_short = emissions.clone().requires_grad_()
+    ours.nll(em_short, tags, mask, reduction="sum").backward()
+    torch.testing.assert_close(em.grad[:, :9], em_short.grad)
+    for gp, p in zip(grads_padded, ours.parameters()):
+        torch.testing.assert_close(gp, p.grad)
+
+
+@pytest.mark.parametrize("pad_value", [float("-inf"), float("inf"), float("nan")])
+def test_non_finite_padding(pad_value: float) -> None:
+    """inf/nan emissions at padding positions do not leak into results or gradients."""
+    _, ours = make_pair(5, 4)
+    emissions, tags, mask = random_batch(6, 8, 5, 4)
+    expected = ours.nll(emissions, tags, mask, reduction="none")
+    ours.zero_grad()
+    expected.sum().backward()
+    expected_grads = [p.grad.clone() for p in ours.parameters()]
+    ours.zero_grad()
+    em = emissions.masked_fill(~mask.unsqueeze(2), pad_value).requires_grad_()
+    got = ours.nll(em, tags, mask, reduction="none")
+    torch.testing.assert_close(got, expected.detach())
+    got.sum().backward()
+    assert torch.isfinite(em.grad).all() and (em.grad[~mask] == 0).all()
+    for ge, p in zip(expected_grads, ours.parameters()):
+        torch.testing.assert_close(p.grad, ge)
+    assert ours.decode(em, mask) == ours.decode(emissions, mask)
 
 
 def test_use_start_end_false() -> None:

@@ -1,0 +1,55 @@
+"""Shared fixtures: one torch thread, the real data root, tiny synthetic data and smoke configs.
+
+The suite runs on 2 shared CPU cores: every training test uses the `smoke` profile (or smaller).
+"""
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+torch.set_num_threads(1)
+
+DEFAULT_DATA = Path("/work/shared/data")
+if not os.environ.get("FGKF_DATA") and DEFAULT_DATA.is_dir():
+    os.environ["FGKF_DATA"] = str(DEFAULT_DATA)
+
+
+def _real_data_root() -> Path | None:
+    root = os.environ.get("FGKF_DATA")
+    if root and (Path(root) / "twitter_ner_ritter2011").is_dir():
+        return Path(root)
+    return None
+
+
+@pytest.fixture(scope="session")
+def data_dir() -> Path:
+    """The real data root ($FGKF_DATA); tests that need it are skipped when it is absent."""
+    root = _real_data_root()
+    if root is None:
+        pytest.skip("real data root not available (set FGKF_DATA)")
+    return root
+
+
+@pytest.fixture
+def no_tqdm(monkeypatch):
+    """Silence progress bars regardless of the caller."""
+    monkeypatch.setenv("TQDM_DISABLE", "1")
+
+
+def write_tsv(path: Path, sentences: list[list[tuple[str, str]]]) -> Path:
+    """Write token<TAB>tag sentences (blank line after each) to path."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("".join("".join(f"{t}\t{g}\n" for t, g in s) + "\n" for s in sentences), encoding="utf-8")
+    return path
+
+
+@pytest.fixture
+def tsv_writer():
+    return write_tsv
