@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import gzip
+import hashlib
 import json
 import os
 import platform
@@ -45,14 +46,18 @@ def pick_device(device: str | None = None) -> torch.device:
 
 
 def code_version() -> dict[str, Any]:
-    """Git commit of the package and whether the tree had uncommitted changes."""
+    """Git commit, uncommitted-changes flag and a hash of the package's source files (exact code identity)."""
     def git(*args: str) -> str:
         return subprocess.run(["git", *args], cwd=PACKAGE_ROOT, capture_output=True, text=True, timeout=10).stdout.strip()
 
+    digest = hashlib.sha256()
+    for path in sorted(PACKAGE_ROOT.rglob("*.py")):
+        digest.update(path.relative_to(PACKAGE_ROOT).as_posix().encode() + b"\0" + path.read_bytes())
+    out: dict[str, Any] = {"package_sha256": digest.hexdigest()[:16]}
     try:
-        return {"commit": git("rev-parse", "HEAD") or None, "dirty": bool(git("status", "--porcelain", "--", "."))}
+        return out | {"commit": git("rev-parse", "HEAD") or None, "dirty": bool(git("status", "--porcelain", "--", "."))}
     except (OSError, subprocess.SubprocessError):
-        return {"commit": None, "dirty": None}
+        return out | {"commit": None, "dirty": None}
 
 
 def library_versions() -> dict[str, str]:
