@@ -183,7 +183,8 @@ def relevance_outputs(method: Any, system: Any, data: EncodedSet, dev: torch.dev
     """Per sentence: tokens, gold tags and every per-token relevance output of the method (None if it has none)."""
     system.eval()
     out: list[dict | None] = [None] * len(data)
-    limit = getattr(system.fusion, "max_len", None) if hasattr(system, "fusion") else None
+    fusion = getattr(system, "fusion", None)
+    limit = fusion.max_len if fusion is not None and fusion.elem_map == "positional" else None
     for batch in data.batches(batch_size):
         if limit and batch.mask.shape[1] > limit:  # the positional map only covers MAX_LEN positions
             batch = type(batch)(batch.ids[:, :limit], batch.tags[:, :limit], batch.mask[:, :limit], batch.index)

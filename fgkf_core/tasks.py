@@ -30,7 +30,7 @@ class Task:
     comparable: bool = True
     target_fraction: float | None = None  # seeded subsample of the target training set
     unsplit_sizes: tuple[int, int, int] | None = None  # train/dev/test sizes for an all.tsv target
-    source_dev_size: int = 2000  # split off the source train when it has no dev.tsv
+    source_tag_map: tuple[tuple[str, str], ...] = ()  # source tag -> target spelling of the same tag
     paper_key: str | None = None  # column prefix in the paper's CSV tables
     notes: tuple[str, ...] = field(default_factory=tuple)
 
@@ -68,13 +68,14 @@ TASKS: dict[str, Task] = {
         Task(
             "pos_en", "ptb_wsj_pos_ontonotes", "twitter_pos_ritter2011", "tags", 60,
             "PTB WSJ (sections 00-18 inside OntoNotes) -> Ritter 2011 Twitter POS, T-POS split; "
-            "accuracy over the target tag set.",
-            paper_key="pos_en",
+            "accuracy over the target tag set. PTB brackets -LRB-/-RRB- are renamed to the Twitter "
+            "spelling ( and ).",
+            paper_key="pos_en", source_tag_map=(("-LRB-", "("), ("-RRB-", ")")),
         ),
         Task(
             "ner_zh", "msra_ner", "weibo_ner_2015orig", "bio", 100,
-            "MSRA -> WeiboNER (original 2015 annotations, PER/LOC/ORG named mentions); MSRA dev = "
-            "seeded 2,000 sentences split off its train.",
+            "MSRA -> WeiboNER (original 2015 annotations, PER/LOC/ORG named mentions). MSRA has no dev "
+            "split; none is needed (models are selected on the target dev set, as the authors' code).",
             paper_key="ner_zh",
         ),
         Task(
@@ -96,7 +97,7 @@ def custom_task(source_dir: str | Path, target_dir: str | Path, scheme: str, max
     """A task from any two folders in the uniform format; no registry entry needed."""
     if scheme not in SCHEMES:
         raise ValueError(f"unknown scheme {scheme!r}; valid: {sorted(SCHEMES)}")
-    src, tgt = Path(source_dir), Path(target_dir)
+    src, tgt = Path(source_dir).resolve(), Path(target_dir).resolve()
     return Task(
         f"custom:{src.name}->{tgt.name}", str(src), str(tgt), scheme, max_len,
         f"custom pair {src} -> {tgt} ({scheme})", comparable=False, unsplit_sizes=None,
@@ -112,10 +113,12 @@ def get_task(name: str | Task) -> Task:
     return TASKS[name]
 
 
-def data_root(data_dir: str | Path | None = None) -> Path:
+def data_root(data_dir: str | Path | None = None, optional: bool = False) -> Path | None:
     """The data root: the explicit argument, else $FGKF_DATA; there is no built-in default."""
     root = data_dir or os.environ.get("FGKF_DATA")
     if not root:
+        if optional:
+            return None
         raise ValueError("no data root: pass data_dir=... / --data-dir or set FGKF_DATA to the folder of datasets")
     root = Path(root).expanduser()
     if not root.is_dir():
@@ -168,7 +171,8 @@ def _folder(root: Path, rel: str) -> Path:
 def load_task(task: str | Task, data_dir: str | Path | None = None, target_fraction: float | None = None) -> TaskData:
     """Read and split a task's data. `target_fraction` (Figure 5) takes a nested seeded share of the target train."""
     task = get_task(task)
-    root = data_root(data_dir)
+    custom = Path(task.source).is_absolute() and Path(task.target).is_absolute()
+    root = data_root(data_dir, optional=custom) or Path("/")
     files: dict[str, str] = {}
 
     def read(folder: Path, split: str) -> list[Sentence] | None:
@@ -184,6 +188,9 @@ def load_task(task: str | Task, data_dir: str | Path | None = None, target_fract
     if source_train is None:
         raise DataFormatError(src, None, "no train.tsv or all.tsv")
     source_train = split_by_sizes(source_train, [-1], SPLIT_SEED)[0]  # shuffled once, so prefixes are random
+    if task.source_tag_map:
+        rename = dict(task.source_tag_map)
+        source_train = [Sentence(s.tokens, tuple(rename.get(t, t) for t in s.tags)) for s in source_train]
 
     target_all = read(tgt, "all")
     if target_all is not None:

@@ -37,19 +37,8 @@ def data_dir() -> Path:
     return root
 
 
-@pytest.fixture
-def no_tqdm(monkeypatch):
-    """Silence progress bars regardless of the caller."""
-    monkeypatch.setenv("TQDM_DISABLE", "1")
-
-
 def write_tsv(path: Path, sentences: list[list[tuple[str, str]]]) -> Path:
     """Write token<TAB>tag sentences (blank line after each) to path."""
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text("".join("".join(f"{t}\t{g}\n" for t, g in s) + "\n" for s in sentences), encoding="utf-8")
     return path
-
-
-@pytest.fixture
-def tsv_writer():
-    return write_tsv
