@@ -78,7 +78,7 @@ class _LogPartition(torch.autograd.Function):
         # emissions: (batch_size, seq_length, num_tags); mask: (batch_size, seq_length)
         seq_length = emissions.size(1)
         # shape: (seq_length, batch_size, num_tags)
-        em = emissions.transpose(0, 1)
+        em = emissions.transpose(0, 1).contiguous()
         # shape: (seq_length, batch_size, 1)
         mask_t = mask.t().unsqueeze(2)
         # per-time-step views (one call instead of seq_length indexing ops)
@@ -131,6 +131,7 @@ class _LogPartition(torch.autograd.Function):
         log_z = torch.where(mask_t, scales_t, 0.0).sum(0).squeeze(1) + scale_end
 
         ctx.save_for_backward(emissions, mask, end, transitions, torch.stack(a_hats), scales_t, final, scale_end)
+        ctx.use_mm = use_mm
         return log_z
 
     @staticmethod
@@ -142,11 +143,12 @@ class _LogPartition(torch.autograd.Function):
 
         # emissions minus the forward scale of the same step
         # shape: (seq_length, batch_size, num_tags)
-        em_s = emissions.transpose(0, 1) - scales_t
+        em_s = emissions.transpose(0, 1).contiguous() - scales_t
         # shape: (seq_length, batch_size, 1)
         mask_t = mask.t().unsqueeze(2)
         mask_steps = mask_t.unbind(0)
-        use_mm, t_max = _matmul_ok(transitions)
+        use_mm = ctx.use_mm
+        t_max = transitions.max()
 
         # b_hat_t = beta_t - log Z + S_t, beta_t[b, i] being the log-sum of the
         # scores of all suffixes after position t given tag i at t (beta = end
@@ -396,7 +398,7 @@ class CRF(nn.Module):
         dtype = torch.promote_types(emissions.dtype, self.transitions.dtype)
         emissions = emissions.to(dtype)
         # shape: (seq_length, batch_size, num_tags)
-        em = emissions.transpose(0, 1)
+        em = emissions.transpose(0, 1).contiguous()
         # shape: (seq_length, batch_size, 1)
         mask_t = mask.t().unsqueeze(2)
         mask_steps = mask_t.unbind(0)

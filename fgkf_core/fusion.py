@@ -103,5 +103,7 @@ class Fusion(nn.Module):
             seq, kd = 1 - elem, elem
         else:
             multi = samp[:, None] * elem  # [B, T] Eq. 17
-            seq, kd = (1 - elem, multi) if self.loss_split == "elem_seq" else (1 - multi, multi)
+            # the code's exp weight is unbounded (up to e^0.5) and acts on KD only, never on the sequence side
+            kd_only = self.loss_split == "elem_seq" or self.sample_weight == "exp"
+            seq, kd = (1 - elem, multi) if kd_only else (1 - multi, multi)
         return Alphas(samp, elem, seq, kd)

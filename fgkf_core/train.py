@@ -278,7 +278,7 @@ class Trainer:
             {
                 "system": self.system.state_dict(), "opts": {k: o.state_dict() for k, o in self.opts.items()},
                 "state": state, "best": self.best_state, "stream": self.source.state(), "rng": torch.get_rng_state(),
-                "p_source": self.p_source,
+                "p_source": self.p_source, "logs": dict(self._logs),  # step logs not yet in the alpha trace
             },
             tmp,
         )
@@ -294,6 +294,7 @@ class Trainer:
             o.load_state_dict(ck["opts"][k])
         self.s, self.best_state, self.p_source = ck["state"], ck["best"], ck["p_source"]
         self.source.load(ck["stream"])
+        self._logs = defaultdict(list, {k: list(v) for k, v in ck.get("logs", {}).items()})
         torch.set_rng_state(ck["rng"])
         return True
 
@@ -367,11 +368,27 @@ def _run_pretrain_finetune(tr: Trainer) -> None:
     if tr.s["phase"] == "start":
         budget = _source_budget(tr, tr.cfg.pretrain_epochs)
         while tr.s["source_step"] < budget:
-            tr._source_step()
-        tr.system.target.load_state_dict(tr.system.source.state_dict())
+            _pretrain_step(tr)
+        tr.method.after_pretrain(tr.system)  # default: copy the source tagger into the target tagger
         tr.s["phase"] = "finetune"
         tr.save()
     _run_target(tr)
+
+
+def _pretrain_step(tr: Trainer) -> None:
+    """One source pre-training step on `method.pretrain_loss` (counted in source_step and pretrain_step)."""
+    batch = tr.source.next().to(tr.device)
+    tr._step("source", tr.method.pretrain_loss(tr.system, batch, tr.cfg))
+    tr.s["source_step"] += 1
+    tr.s["pretrain_step"] = tr.s.get("pretrain_step", 0) + 1
+
+
+def _run_pretrain_alternate(tr: Trainer) -> None:
+    """cfg.pretrain_epochs of source pre-training steps, then Algorithm 1 (its source budget excludes them)."""
+    budget = _source_budget(tr, tr.cfg.pretrain_epochs)
+    while tr.s["phase"] == "start" and tr.s.get("pretrain_step", 0) < budget:
+        _pretrain_step(tr)
+    _run_alternate(tr)
 
 
 def _run_alternate(tr: Trainer) -> None:
@@ -389,10 +406,12 @@ def _run_alternate(tr: Trainer) -> None:
                 tr.s["source_step"] += 1
         tr.s["phase"] = "main"
         tr.save()
-    budget = _source_budget(tr, cfg.max_source_epochs) + tr.s["warm_step"]
+    budget = _source_budget(tr, cfg.max_source_epochs) + tr.s["warm_step"] + tr.s.get("pretrain_step", 0)
     while tr.s["source_step"] < budget:
         for _ in range(cfg.teach_step):
             tr._source_step()
+        if tr._out_of_time():
+            return
         if tr.method.uses_teacher and cfg.gradient_block and tr._teacher_due():
             tr._refresh_teacher()
         stop = tr._target_epoch(10_000 + tr.s["episode"])
@@ -419,4 +438,7 @@ SCHEDULES: dict[str, Schedule] = {
         _run_pretrain_finetune, lambda tr: _source_budget(tr, tr.cfg.pretrain_epochs) + _planned_target(tr)
     ),
     "alternate": Schedule(_run_alternate, _planned_alternate),
+    "pretrain_alternate": Schedule(
+        _run_pretrain_alternate, lambda tr: _source_budget(tr, tr.cfg.pretrain_epochs) + _planned_alternate(tr)
+    ),
 }

@@ -42,7 +42,8 @@ class Method:
     """A training method: which schedule drives it and the loss of each kind of step.
 
     Schedules (see `train.SCHEDULES`): "target" (target data only), "source" (source data only,
-    selected on target dev), "alternate" (Algorithm 1) and "pretrain_finetune".
+    selected on target dev), "alternate" (Algorithm 1), "pretrain_finetune" (source pre-training,
+    `after_pretrain` hand-over, target training) and "pretrain_alternate" (source pre-training, then Algorithm 1).
     """
 
     name: str = ""
@@ -70,6 +71,14 @@ class Method:
         """Loss of one target step; p_source [B, T, C] is the cached teacher output (None: compute online)."""
         _, e = system.target(batch.ids, batch.mask)  # [B, T, C]
         return system.target.nll(e, batch.tags, batch.mask), {}
+
+    def pretrain_loss(self, system: System, batch: Batch, cfg: Config) -> torch.Tensor:
+        """Loss of one source pre-training step (the pretrain_* schedules): the source step's loss by default."""
+        return self.source_loss(system, batch, cfg)[0]
+
+    def after_pretrain(self, system: System) -> None:
+        """Hand-over after "pretrain_finetune"'s pre-training: by default the target tagger becomes a source copy."""
+        system.target.load_state_dict(system.source.state_dict())
 
     def l2_params(self, system: System, side: str) -> list[torch.Tensor]:
         """Weights under the paper's L2 term (the emission matrix of the stepped tagger, as the TF code declares)."""
