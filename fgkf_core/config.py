@@ -114,8 +114,8 @@ PROFILES: dict[str, dict[str, Any]] = {
     # a few minutes per run on 2 CPU cores; shrinks source data, schedule and capsule size
     "quick": {
         "source_limit": 6000, "target_limit": 2000, "eval_limit": 1000, "n_capsules": 10, "capsule_dim": 40,
-        "warm_up_epochs": 0.5, "max_source_epochs": 4.0, "teach_step": 25, "eval_every": 15, "patience": 300,
-        "max_target_epochs": 25, "pretrain_epochs": 1.0, "max_minutes": 15.0,
+        "warm_up_epochs": 0.5, "max_source_epochs": 4.0, "teach_step": 10, "eval_every": 15, "patience": 400,
+        "max_target_epochs": 60, "pretrain_epochs": 1.0, "max_minutes": 15.0,
     },
     "full": {},  # the paper's settings (meant for a GPU)
 }
