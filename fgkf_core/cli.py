@@ -111,7 +111,7 @@ def _dispatch(args: argparse.Namespace) -> int:
 
         bench(args.tasks, args.device, args.batches)
         return 0
-    from .runs import RunSpec, run, sweep
+    from .runs import RunSpec, iter_sweep, run
 
     common = dict(
         profile=args.profile, formulation=args.formulation, data_dir=args.data_dir, results_dir=args.results_dir,
@@ -128,6 +128,6 @@ def _dispatch(args: argparse.Namespace) -> int:
     specs = [
         RunSpec(t, m, s, overrides) for t, m, s in itertools.product(args.tasks, args.methods, args.seeds)
     ]
-    for line in sweep(specs, workers=args.workers, threads=args.threads, progress=not args.quiet, **common):
-        print(line)
+    for line in iter_sweep(specs, workers=args.workers, threads=args.threads, progress=not args.quiet, **common):
+        print(line, flush=True)
     return 0

@@ -61,7 +61,8 @@ class Config:
     source_limit: int | None = None
     target_limit: int | None = None
     eval_limit: int | None = None
-    target_fraction: float | None = None  # Figure 5: share of the target training pool
+    target_pool: float | None = None  # replaces the task's target subsample share (Figure 5: a 10% Weibo pool)
+    target_fraction: float | None = None  # Figure 5: nested share of that pool (0.2 .. 1.0)
     # pretraining (pretrained_model / pretrained_embedding)
     pretrain_epochs: float = 2.0
 

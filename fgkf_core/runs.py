@@ -19,7 +19,7 @@ from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Iterable, Iterator
 
 import torch
 
@@ -105,7 +105,7 @@ def run(
     random.seed(seed)
     torch.manual_seed(seed)
     dev = pick_device(device)
-    data = load_task(task_obj, data_dir, target_fraction=cfg.target_fraction)
+    data = load_task(task_obj, data_dir, target_fraction=cfg.target_fraction, target_pool=cfg.target_pool)
     data = data.limited(cfg.source_limit, cfg.target_limit, cfg.eval_limit)
     prep = prepare(data, cfg)
     ctx = BuildContext(len(prep.encoder.vocab), len(prep.encoder.tags), task_obj.features, task_obj.max_len)
@@ -209,18 +209,28 @@ def _run_spec(args: tuple[RunSpec, dict]) -> str:
     return f"{spec.task}/{spec.method}/s{spec.seed}: test {rec['test']['score']:.2f}"
 
 
-def sweep(
+def iter_sweep(
     specs: Iterable[RunSpec], workers: int = 1, threads: int | None = None, progress: bool = True, **common: Any
-) -> list[str]:
-    """Run every spec not yet recorded; `workers` processes with `threads` torch threads each."""
+) -> Iterator[str]:
+    """Run every spec not yet recorded, yielding one summary line per run as it finishes.
+
+    `workers` processes with `threads` torch threads each; recorded runs return at once.
+    """
     specs = list(specs)
     common = dict(common, threads=threads, progress=progress and workers == 1)
     if workers <= 1:
-        return [_run_spec((s, common)) for s in specs]
+        for spec in specs:
+            yield _run_spec((spec, common))
+        return
     import multiprocessing as mp
 
     with ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("spawn")) as pool:
-        return list(pool.map(_run_spec, [(s, common) for s in specs]))
+        yield from pool.map(_run_spec, [(s, common) for s in specs])
+
+
+def sweep(specs: Iterable[RunSpec], workers: int = 1, threads: int | None = None, progress: bool = True, **common: Any) -> list[str]:
+    """`iter_sweep` collected into a list."""
+    return list(iter_sweep(specs, workers, threads, progress, **common))
 
 
 def load_records(results_dir: str | Path | None = None, **where: Any) -> list[dict]:

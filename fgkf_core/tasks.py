@@ -168,8 +168,15 @@ def _folder(root: Path, rel: str) -> Path:
     return folder
 
 
-def load_task(task: str | Task, data_dir: str | Path | None = None, target_fraction: float | None = None) -> TaskData:
-    """Read and split a task's data. `target_fraction` (Figure 5) takes a nested seeded share of the target train."""
+def load_task(
+    task: str | Task, data_dir: str | Path | None = None, target_fraction: float | None = None,
+    target_pool: float | None = None,
+) -> TaskData:
+    """Read and split a task's data.
+
+    `target_pool` replaces the task's seeded target subsample share; `target_fraction` then takes a nested
+    seeded share of that pool (Figure 5: pool 0.1, fractions 0.2 .. 1.0, each a subset of the next).
+    """
     task = get_task(task)
     custom = Path(task.source).is_absolute() and Path(task.target).is_absolute()
     root = data_root(data_dir, optional=custom) or Path("/")
@@ -204,11 +211,9 @@ def load_task(task: str | Task, data_dir: str | Path | None = None, target_fract
             n_dev = max(1, len(train) // 10)
             dev, train = split_by_sizes(train, [n_dev, -1], SPLIT_SEED)
         train = split_by_sizes(train, [-1], SPLIT_SEED)[0]
-    fraction = task.target_fraction
-    if fraction is not None:
-        train = nested_fraction(train, fraction, 1.0, SPLIT_SEED)
-    if target_fraction is not None:
-        train = nested_fraction(train, 1.0, target_fraction, SPLIT_SEED + 1)
+    pool = target_pool if target_pool is not None else task.target_fraction
+    if pool is not None or target_fraction is not None:
+        train = nested_fraction(train, pool or 1.0, target_fraction or 1.0, SPLIT_SEED)
     return TaskData(task, source_train, train, dev, test, files)
 
 
