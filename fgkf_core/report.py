@@ -18,6 +18,7 @@ import math
 import os
 import re
 import sys
+import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
@@ -26,7 +27,7 @@ import pandas as pd
 
 from .config import CODE_LR, FORMULATIONS, PROFILES, Config, resolve
 from .metrics import bio_chunks, bmes_words
-from .runs import RunSpec, load_relevance, record_path, sweep
+from .runs import RunSpec, iter_sweep, load_relevance, record_path
 from .tasks import TASKS, Task, get_task
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -41,7 +42,7 @@ METRIC_SUFFIX = {"": "score", "f1": "score", "roov": "roov", "strong": "strong",
 METRIC_LABEL = {"score": "score", "roov": "R_oov", "strong": "strong", "weak": "weak"}
 #: config keys that tell the study's variants apart (shown as columns of `runs_frame`)
 CONFIG_COLUMNS = (
-    "relevance", "alpha", "warm_up", "shared_embedding", "gradient_block", "target_fraction", "lr",
+    "relevance", "alpha", "warm_up", "shared_embedding", "gradient_block", "target_pool", "target_fraction", "lr",
     "sample_weight", "loss_split", "domain_clf", "elem_map", "ps_refresh",
 )
 
@@ -61,27 +62,70 @@ def as_list(value: Any) -> list | None:
     return [value]
 
 
-#: tasks of each page when none are given; the smoke profile validates the pages on fewer tasks
+#: tasks of each page when none are given. The committed quick study is sized for a 2-core CPU: pages whose
+#: paper setting is CWS (Table 4, Figure 5) run their grid on ner_en there, and Figure 4 uses ner_zh for Chinese.
 DEFAULT_TASKS: dict[str, list[str]] = {
     "main_results": SETTINGS, "cws_variants": ["cws_zx", "cws_weibo"], "relevance_split": ["pos_en", "ner_en"],
-    "relevance_heatmaps": ["cws_zx", "ner_en"], "fidelity": ["ner_en"],
+    "relevance_heatmaps": ["cws_zx", "ner_en"], "fidelity": ["ner_en"], "data_size": ["cws_weibo"],
 }
-SMOKE_TASKS: dict[str, list[str]] = {"main_results": ["cws_zx", "pos_en", "ner_en"], "cws_variants": ["cws_zx"]}
+PROFILE_TASKS: dict[str, dict[str, list[str]]] = {
+    "smoke": {"main_results": ["cws_zx", "pos_en", "ner_en"], "cws_variants": ["cws_zx"], "data_size": ["ner_en"]},
+    "quick": {"cws_variants": ["ner_en"], "relevance_heatmaps": ["ner_zh", "ner_en"], "data_size": ["ner_en"]},
+}
+#: seeds of each page when none are given: three where the paper's claims need a variance estimate
+PROFILE_SEEDS: dict[str, dict[str, list[int]]] = {
+    "smoke": {},
+    "quick": {"relevance_split": [1, 2, 3]},
+    "full": {"*": [1, 2, 3]},
+}
+#: the quick study's main table: every method on these tasks, the core methods on all six, three seeds here
+QUICK_BASELINE_TASKS = ["ner_en", "cws_zx"]
+QUICK_SEED_TASKS = ["ner_en", "pos_en"]
+CORE_METHODS = ["target_only", "basic_kd", "fgkf"]
 
 
 def default_tasks(page: str, profile: str) -> list[str]:
-    """A page's tasks when none are given (fewer in the smoke profile, to keep notebook validation short)."""
-    return list((SMOKE_TASKS if profile == "smoke" else {}).get(page, DEFAULT_TASKS[page]))
+    """A page's tasks when none are given (fewer in reduced profiles, to fit their compute budget)."""
+    return list(PROFILE_TASKS.get(profile, {}).get(page, DEFAULT_TASKS[page]))
 
 
 def default_fractions(profile: str) -> list[float]:
-    """Figure 5's shares of the target pool: 20%..100% (smoke: the two ends)."""
-    return [0.2, 1.0] if profile == "smoke" else [0.2, 0.4, 0.6, 0.8, 1.0]
+    """Figure 5's shares of the target pool: 20%..100% (smoke: the two ends; quick: three points)."""
+    return {"smoke": [0.2, 1.0], "quick": [0.2, 0.6, 1.0]}.get(profile, [0.2, 0.4, 0.6, 0.8, 1.0])
 
 
-def default_seeds(profile: str) -> list[int]:
-    """Seeds when a notebook is given none: one in the smoke profile, three otherwise."""
-    return [1] if profile == "smoke" else [1, 2, 3]
+def default_pool(task: str) -> float:
+    """Figure 5's pool: 10% of the Weibo training set as in the paper, the whole target train elsewhere."""
+    return 0.10 if task == "cws_weibo" else 1.0
+
+
+def default_seeds(profile: str, page: str = "*") -> list[int]:
+    """Seeds of a page when none are given (see PROFILE_SEEDS)."""
+    table = PROFILE_SEEDS.get(profile, {})
+    return list(table.get(page, table.get("*", [1])))
+
+
+def main_grid_note(seeds: Sequence[int] | None, profile: str) -> dict[str, str]:
+    """Banner lines describing `main_grid`'s reduced grid (empty when the full grid runs)."""
+    if seeds is not None or profile != "quick":
+        return {}
+    return {
+        "extra seeds": f"2, 3 for {', '.join(CORE_METHODS)} on {', '.join(QUICK_SEED_TASKS)}",
+        "baselines on": ", ".join(QUICK_BASELINE_TASKS) + " (the core methods run on every task)",
+    }
+
+
+def main_grid(tasks: Sequence[str], variants: Sequence["Variant"], seeds: Sequence[int] | None, profile: str) -> list:
+    """Table 3's runs. Explicit seeds: the full grid. Otherwise, in the quick profile, every method on
+    QUICK_BASELINE_TASKS, the core methods on every task, and seeds 1-3 for the core methods on QUICK_SEED_TASKS."""
+    if seeds is not None or profile != "quick":
+        return grid(tasks, variants, seeds or default_seeds(profile, "main_results"))
+    specs = []
+    for t in tasks:
+        for v in variants:
+            if v.method in CORE_METHODS or t in QUICK_BASELINE_TASKS:
+                specs += grid([t], [v], [1, 2, 3] if v.method in CORE_METHODS and t in QUICK_SEED_TASKS else [1])
+    return specs
 
 
 def results_root(results_dir: str | Path | None = None) -> Path:
@@ -116,11 +160,10 @@ def banner(profile: str, seeds: Sequence[int] | None, **grid: Any) -> None:
     for key, value in grid.items():
         print(f"{key}: {value}")
     if reduced:
-        limits = ", ".join(f"{k}={v}" for k, v in PROFILES[profile].items() if k.endswith("_limit"))
         what = {
             "smoke": "tiny data slices and a few steps: it validates the pipeline, its numbers mean nothing",
             "quick": "shrunk data, schedule and capsules on CPU: numbers are indicative, not the paper's setting",
-        }.get(profile, "a reduced configuration") + (f" ({limits})" if limits else "")
+        }.get(profile, "a reduced configuration (see fgkf_core.config.PROFILES)")
         seeds_text = f" Seeds {list(seeds)}." if seeds is not None else ""
         display(Markdown(f"> **Reduced profile `{profile}`**: {what}.{seeds_text}"))
 
@@ -163,11 +206,18 @@ def registered_methods() -> list[str]:
     return sorted(METHODS)
 
 
-def split_registered(methods: Iterable[str]) -> tuple[list[str], list[str]]:
-    """(registered, not yet implemented) among `methods`, order kept."""
+#: paper row label -> registered method name, where they differ
+PAPER_METHOD = {"fgkf_pretrained_embedding": "fgkf_pe"}
+
+
+def table3_variants(methods: Iterable[str] | None = None) -> tuple[list[Variant], list[str]]:
+    """Table 3's rows (or the given paper labels / method names) as variants labelled like the paper, and the
+    labels whose method is not implemented yet."""
+    to_label = {m: label for label, m in PAPER_METHOD.items()}
+    labels = paper_rows("table3") if methods is None else [to_label.get(m, m) for m in methods]
     known = set(registered_methods())
-    methods = list(methods)
-    return [m for m in methods if m in known], [m for m in methods if m not in known]
+    found = [Variant(label, PAPER_METHOD.get(label, label)) for label in labels]
+    return [v for v in found if v.method in known], [v.label for v in found if v.method not in known]
 
 
 def _spec_location(spec: RunSpec, profile: str, results: Path) -> tuple[str, dict, Path]:
@@ -197,21 +247,36 @@ def ensure_runs(
         if not path.exists():
             missing.setdefault(path, (spec, form, overrides))
     n_unique = len({p for _, _, p in located})
-    print(f"{n_unique - len(missing)} of {n_unique} runs already recorded in {results}; "
-          f"training {len(missing)} in the {profile} profile")
+    where = results.resolve().relative_to(REPO_ROOT) if results.resolve().is_relative_to(REPO_ROOT) else results
+    header = (f"{n_unique - len(missing)} of {n_unique} runs already recorded in {where}; "
+              f"training {len(missing)} in the {profile} profile")
+    print(header)
     common = dict(profile=profile, data_dir=data_dir, results_dir=results, device=device, progress=False)
     todo = list(missing.values())
-    if workers > 1 and todo:
-        for form in sorted({f for _, f, _ in todo}):
-            group = [replace(s, overrides=o) for s, f, o in todo if f == form]
-            sweep(group, workers=workers, threads=threads, formulation=form, **common)
-    elif todo:
+    if todo:
+        t0 = time.time()
         with tqdm(total=len(todo), file=sys.stdout, ascii=True, ncols=100, mininterval=2.0, desc="runs") as bar:
-            for spec, form, overrides in todo:
-                bar.set_postfix_str(f"{get_task(spec.task).name}/{spec.method}/s{spec.seed}")
-                sweep([replace(spec, overrides=overrides)], threads=threads, formulation=form, **common)
-                bar.update(1)
+            for form in dict.fromkeys(f for _, f, _ in todo):
+                group = [replace(s, overrides=o) for s, f, o in todo if f == form]
+                for line in iter_sweep(group, workers=workers, threads=threads, formulation=form, **common):
+                    bar.set_postfix_str(line.split(":")[0])
+                    bar.update(1)
+        _clear_cell_output()  # the live bar served its purpose; the stored output keeps two lines
+        print(header)
+        print(f"trained {len(todo)} runs in {(time.time() - t0) / 60:.1f} min")
     return [load_record(path) for _, _, path in located]
+
+
+def _clear_cell_output() -> None:
+    """Clear the current cell's output when running in a Jupyter kernel (papermill included)."""
+    try:
+        from IPython import get_ipython
+        from IPython.display import clear_output
+    except ImportError:  # pragma: no cover
+        return
+    shell = get_ipython()
+    if shell is not None and "IPKernelApp" in shell.config:
+        clear_output()
 
 
 def load_record(path: str | Path) -> dict:
@@ -355,10 +420,12 @@ def compare_table(cmp: pd.DataFrame, index: Sequence[str] = ("task", "variant"),
     wide = cells.pivot_table(index=list(index), columns="metric", values=["reproduced", "paper", "diff"],
                              aggfunc="first", sort=False)
     wide = wide.rename(columns={"diff": "Δ"}).swaplevel(0, 1, axis=1)
-    metrics = list(dict.fromkeys(cells["metric"]))
+    rank = list(METRIC_LABEL.values())
+    metrics = sorted(dict.fromkeys(cells["metric"]), key=lambda m: rank.index(m) if m in rank else len(rank))
     wide = wide.reindex(columns=pd.MultiIndex.from_product([metrics, ["reproduced", "paper", "Δ"]])).fillna("")
     order = list(dict.fromkeys(map(tuple, cmp[list(index)].values.tolist())))
-    wide = wide.reindex(pd.MultiIndex.from_tuples(order, names=list(index)) if len(index) > 1 else [o[0] for o in order])
+    rows = pd.MultiIndex.from_tuples(order, names=list(index)) if len(index) > 1 else [o[0] for o in order]
+    wide = wide.reindex(rows)
     wide.columns.names = [None, None]
     return wide
 
@@ -475,7 +542,8 @@ def split_claims(tasks: Iterable[str] = ("pos_en", "ner_en")) -> list[Claim]:
         out += [
             Claim(f"{t}_weak_target_vs_basic_kd", t, "target_only", "basic_kd", "weak",
                   text=f"weak tokens: target only > basicKD ({t})"),
-            Claim(f"{t}_weak_fgkf_vs_basic_kd", t, "fgkf", "basic_kd", "weak", text=f"weak tokens: FGKF > basicKD ({t})"),
+            Claim(f"{t}_weak_fgkf_vs_basic_kd", t, "fgkf", "basic_kd", "weak",
+                  text=f"weak tokens: FGKF > basicKD ({t})"),
             Claim(f"{t}_strong_fgkf_vs_basic_kd", t, "fgkf", "basic_kd", "strong",
                   text=f"strong tokens: FGKF > basicKD ({t})"),
         ]
@@ -483,8 +551,8 @@ def split_claims(tasks: Iterable[str] = ("pos_en", "ner_en")) -> list[Claim]:
 
 
 def ablation_claims(task: str, names: Iterable[str] | None = None) -> list[Claim]:
-    """Table 7: every ablated component helps (FGKF > FGKF without it)."""
-    return [Claim(f"{task}_{n}", task, "fgkf", n, text=f"FGKF > {n.replace('_', ' ')} ({task})")
+    """Table 7: every ablated component helps (FGKF > FGKF without it); keys name the ablation only."""
+    return [Claim(n, task, "fgkf", n, text=f"FGKF > {n.replace('_', ' ')} ({task})")
             for n in (ABLATIONS if names is None else names)]
 
 
@@ -546,18 +614,21 @@ def glue_claims(table: pd.DataFrame, prefix: str) -> None:
 
 
 def glue_compare(cmp: pd.DataFrame, prefix: str) -> None:
-    """Glue `<prefix>_<task>_<variant>[_<metric>]` = 'mean ± std (n)' (or 'not run') and `..._paper` for every
-    row of a `compare` frame (metric ``score`` has no suffix)."""
+    """Glue `<prefix>_<task>_<variant>[_<metric>]` = 'mean ± std (n)' (or 'not run') and `..._reported` (the
+    paper's value) for every row of a `compare` frame (metric ``score`` has no suffix)."""
     for rec in cmp.to_dict("records"):
         suffix = "" if rec["metric"] == "score" else f"_{rec['metric']}"
         name = f"{prefix}_{rec['task']}_{rec['variant']}{suffix}"
         glue(name, rec["reproduced"])
-        glue(f"{name}_paper", "n/a" if pd.isna(rec["paper"]) else f"{rec['paper']:.2f}")
+        glue(f"{name}_reported", "n/a" if pd.isna(rec["paper"]) else f"{rec['paper']:.2f}")
 
 
-def glue_settings(prefix: str, profile: str, seeds: Sequence[int]) -> None:
+def glue_settings(prefix: str, profile: str, seeds: Sequence[int], task: str | None = None) -> None:
+    """Glue `<prefix>_profile`, `<prefix>_seeds` (and `<prefix>_task`) for the page's prose."""
     glue(f"{prefix}_profile", profile)
     glue(f"{prefix}_seeds", ", ".join(map(str, seeds)))
+    if task is not None:
+        glue(f"{prefix}_task", task)
 
 
 # ----------------------------------------------------------------------------- study definitions
@@ -612,22 +683,16 @@ def fidelity_variants(task: str) -> list[Variant]:
     return rows + [Variant(f"paper + {name}", "fgkf", ov) for name, ov in code_switches(task).items()]
 
 
-def pool_task(base: str = "cws_weibo", pool: float = 0.10) -> Task:
-    """`base` with a different seeded target pool (Figure 5 uses 10% of the Weibo training data).
+def data_size_variants(methods: Iterable[str], fractions: Iterable[float], pool: float = 0.10) -> list[Variant]:
+    """One variant per (method, share of the target pool) for Figure 5 (run on ``cws_weibo``).
 
-    `tasks.load_task` takes the task's `target_fraction` as a seeded pool of the (shuffled) target train
-    (nested: the 5% pool of ``cws_weibo`` is a prefix of the 10% pool), then a run's ``target_fraction``
-    override takes the first share of a second seeded shuffle of that pool (nested across fractions).
+    `tasks.load_task` shuffles the target training set once with a fixed seed; ``target_pool`` keeps its
+    first `pool` share instead of the task's own (5% for ``cws_weibo``) and ``target_fraction`` keeps the first
+    share of that pool. Everything is nested: smaller shares are subsets of larger ones, and 50% of the 10%
+    pool is exactly the 5% training set of the main Weibo setting.
     """
-    t = get_task(base)
-    name = f"{t.name}_pool{round(100 * pool)}"
-    return replace(t, name=name, target_fraction=pool,
-                   description=f"{t.description} Target pool = seeded {pool:.0%} of the Weibo training data (Figure 5).")
-
-
-def data_size_variants(methods: Iterable[str], fractions: Iterable[float]) -> list[Variant]:
-    """One variant per (method, fraction of the pool)."""
-    return [Variant(f"{m}@{f:g}", m, {"target_fraction": float(f)}) for m in methods for f in fractions]
+    return [Variant(f"{m}@{f:g}", m, {"target_pool": float(pool), "target_fraction": float(f)})
+            for m in methods for f in fractions]
 
 
 # ----------------------------------------------------------------------------- relevance (Table 5, Figure 4)
@@ -729,10 +794,11 @@ def _f1(gold: int, pred: int, correct: int) -> float:
 
 
 def relevance_split_frame(records: Iterable[dict], key: str = "alpha_elem", method: str = "fgkf") -> pd.DataFrame:
-    """Strong/weak scores of every run, each split by the relevance of an FGKF run (`method`) of the same task
-    and profile, preferably of the same seed: all methods are scored on the same split, as in the paper."""
+    """Strong/weak scores of every run, each split by the relevance of a plain FGKF run (`method`, no overrides)
+    of the same task and profile, preferably of the same seed: all methods are scored on the same split, as in
+    the paper. Runs without such an FGKF run are left out."""
     records = list(records)
-    fgkf = [r for r in records if r["method"] == method and r.get("files", {}).get("relevance")]
+    fgkf = [r for r in records if Variant(method, method).matches(r) and r.get("files", {}).get("relevance")]
     rows = []
     for rec in records:
         same = [r for r in fgkf if r["task"] == rec["task"] and r["profile"] == rec["profile"]]
@@ -781,7 +847,9 @@ def plot_heatmap(data: Mapping[str, pd.DataFrame], cmap: str = "Reds", uuid: str
             tokens.append(list(part["token"]) + [f"{lo:.3f}–{hi:.3f}"])
             shade.append(list(norm) + [math.nan])
             index.append((i, label))
-    width = max((len(t) for t in tokens), default=1)
+    if not tokens:
+        return pd.DataFrame({"note": ["no sentence of the requested length"]}).style
+    width = max(len(t) for t in tokens)
     tok = pd.DataFrame([t[:-1] + [""] * (width - len(t)) + t[-1:] for t in tokens],
                        index=pd.MultiIndex.from_tuples(index, names=["sentence", "relevance"]),
                        columns=[*range(width - 1), "range"])
@@ -821,8 +889,15 @@ def data_size_summary(frame: pd.DataFrame) -> pd.DataFrame:
     return summ.merge(sizes, on=["method", "target_fraction"], how="left")
 
 
-def plot_data_size(summ: pd.DataFrame, ylabel: str = "target test word F1"):
-    """Figure 5: score vs share of the target pool, one line per method, seed std as error bars."""
+def data_size_table(summ: pd.DataFrame) -> pd.DataFrame:
+    """Per share of the pool and method: word F1 as mean ± std (n) and the target training sentences used."""
+    table = summ.assign(F1=[fmt_ms(m, s, n) for m, s, n in zip(summ["mean"], summ["std"], summ["n"])])
+    return table.pivot_table(index="target_fraction", columns="method", values=["F1", "n_target_train"],
+                             aggfunc="first", sort=False)
+
+
+def data_size_figure(summ: pd.DataFrame, ylabel: str = "target test word F1"):
+    """Figure 5 as a matplotlib Figure: score vs share of the target pool, one line per method, seed std bars."""
     from matplotlib.figure import Figure
 
     fig = Figure(figsize=(5.5, 3.6), layout="constrained")
@@ -836,6 +911,17 @@ def plot_data_size(summ: pd.DataFrame, ylabel: str = "target test word F1"):
     ax.legend()
     ax.grid(alpha=0.3)
     return fig
+
+
+def plot_data_size(summ: pd.DataFrame, ylabel: str = "target test word F1"):
+    """`data_size_figure` rendered to a PNG for the notebook (no pyplot or inline backend involved)."""
+    import io
+
+    from IPython.display import Image
+
+    buf = io.BytesIO()
+    data_size_figure(summ, ylabel).savefig(buf, format="png", dpi=110)
+    return Image(data=buf.getvalue(), format="png")
 
 
 def margins(summ: pd.DataFrame, a: str = "fgkf", b: str = "basic_kd") -> pd.DataFrame:
