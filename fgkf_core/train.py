@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 import torch
-from tqdm.auto import tqdm
+from tqdm import tqdm
 
 from .config import Config
 from .data import Batch, EncodedSet, Encoder

@@ -1,0 +1,42 @@
+# The study pipeline: execute every notebook with papermill (training only runs missing from results/),
+# copy the executed notebooks into the book, build the book. Numbers in the book come only from these runs.
+#
+#   make study PROFILE=quick     # all pages, quick profile (resumes from results/)
+#   make study PROFILE=smoke NOTEBOOKS="ablation fidelity"
+#   make book                    # rebuild the HTML from the executed notebooks in book/experiments/
+#   make test                    # the test suite, notebooks validated in the smoke profile
+#   make notebook-refs           # refresh the outputs that notebook validation compares
+
+PROFILE ?= quick
+PYTHON ?= python
+PAPERMILL ?= papermill
+PAPERMILL_ARGS ?=
+NOTEBOOKS ?= main_results cws_variants relevance_split relevance_heatmaps data_size ablation fidelity reproducibility
+# tqdm warns at import when ipywidgets is missing; that stderr line would fail the strict book build
+export PYTHONWARNINGS := ignore:IProgress not found
+
+.PHONY: study book check-notebooks notebook-refs test clean-book
+
+study:
+	@mkdir -p book/experiments
+	@set -e; for nb in $(NOTEBOOKS); do \
+		echo "== $$nb (profile $(PROFILE))"; \
+		$(PAPERMILL) --progress-bar notebooks/$$nb.ipynb book/experiments/$$nb.ipynb -p profile $(PROFILE) $(PAPERMILL_ARGS); \
+	done
+	$(MAKE) book
+
+check-notebooks:
+	$(PYTHON) book/_ext/nbcheck.py book/experiments/*.ipynb
+
+book: check-notebooks
+	jupyter-book build book/
+
+# the outputs `pytest --nbval` compares (cells tagged nbval-check-output), from a smoke execution
+notebook-refs:
+	$(PYTHON) book/_ext/nbrefs.py notebooks/*.ipynb
+
+test:
+	$(PYTHON) -m pytest --nbval -q
+
+clean-book:
+	rm -rf book/_build

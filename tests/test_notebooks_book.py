@@ -1,0 +1,221 @@
+"""The book: `jupyter-book build book/` builds every page from the committed executed notebooks (in a copy), and
+the build — like papermill — fails on a notebook with an error or a warning.
+
+The notebooks themselves are validated by `pytest --nbval` (smoke profile, see the root conftest.py).
+"""
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import nbformat
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+BOOK = ROOT / "book"
+JUPYTER_BOOK = Path(sys.executable).with_name("jupyter-book")
+REPRODUCED = re.compile(r"\d+\.\d+ ± (\d+\.\d+|—) \(\d+\)")  # report.fmt_ms: mean ± std (n)
+VERDICTS = ("reproduced", "partly", "not reproduced", "not comparable")
+
+
+def copy_book(dest: Path) -> Path:
+    """The book folder and the top-level _config.yml it links to, without build output."""
+    shutil.copy2(ROOT / "_config.yml", dest / "_config.yml")
+    shutil.copytree(BOOK, dest / "book", symlinks=True, ignore=shutil.ignore_patterns("_build", ".ipynb_checkpoints"))
+    return dest / "book"
+
+
+def build(book: Path) -> subprocess.CompletedProcess:
+    exe = str(JUPYTER_BOOK) if JUPYTER_BOOK.exists() else "jupyter-book"
+    return subprocess.run([exe, "build", str(book)], capture_output=True, text=True, timeout=600)
+
+
+def toc_pages(toc: dict) -> list[str]:
+    pages = [toc["root"]]
+    for part in toc.get("parts", [{"chapters": toc.get("chapters", [])}]):
+        pages += [c["file"] for c in part["chapters"]]
+    return pages
+
+
+def test_config_is_the_top_level_one():
+    link = BOOK / "_config.yml"
+    assert link.is_symlink() and link.resolve() == (ROOT / "_config.yml").resolve()
+    cfg = yaml.safe_load(link.read_text())
+    assert cfg["execute"]["execute_notebooks"] == "off"
+    assert "fgkf_strict" in cfg["sphinx"]["local_extensions"]
+
+
+def test_book_builds_every_page_with_reproduced_numbers(tmp_path):
+    book = copy_book(tmp_path)
+    done = build(book)
+    assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-4000:]
+    html = book / "_build" / "html"
+    pages = toc_pages(yaml.safe_load((book / "_toc.yml").read_text()))
+    missing = [p for p in pages if not (html / f"{p}.html").is_file()]
+    assert not missing, f"pages without HTML: {missing}"
+    main = (html / "experiments" / "main_results.html").read_text(encoding="utf-8")
+    assert REPRODUCED.search(main), "the main results page shows no 'mean ± std (n)'"
+    intro = (html / "intro.html").read_text(encoding="utf-8")  # the overview carries glued verdicts and differences
+    assert any(v in intro for v in VERDICTS)
+    assert re.search(r"[+-]\d+\.\d+ ± (\d+\.\d+|—) \(\d+\)", intro)
+
+
+def _notebook(cells: list) -> nbformat.NotebookNode:
+    nb = nbformat.v4.new_notebook(cells=cells)
+    nb.metadata = {"kernelspec": {"display_name": "Python 3", "language": "python", "name": "python3"},
+                   "language_info": {"name": "python"}}
+    return nb
+
+
+def _mini_book(dest: Path, notebook: nbformat.NotebookNode) -> Path:
+    """Our configuration (and strict extension) with one page: the given executed notebook."""
+    book = copy_book(dest)
+    for child in book.iterdir():
+        if child.name not in ("_config.yml", "_ext"):
+            shutil.rmtree(child) if child.is_dir() else child.unlink()
+    (book / "intro.md").write_text("# Mini book\n")
+    (book / "_toc.yml").write_text("format: jb-book\nroot: intro\nchapters:\n  - file: page\n")
+    nbformat.write(notebook, book / "page.ipynb")
+    return book
+
+
+@pytest.fixture(scope="module")
+def raising_notebook(tmp_path_factory) -> nbformat.NotebookNode:
+    """A notebook whose cell raises, executed by papermill: papermill must fail and keep the error output."""
+    import papermill
+
+    tmp = tmp_path_factory.mktemp("papermill")
+    src = _notebook([nbformat.v4.new_code_cell("x = 1"), nbformat.v4.new_code_cell("raise ValueError('boom')")])
+    nbformat.write(src, tmp / "in.ipynb")
+    with pytest.raises(papermill.PapermillExecutionError, match="boom"):
+        papermill.execute_notebook(str(tmp / "in.ipynb"), str(tmp / "out.ipynb"), progress_bar=False)
+    return nbformat.read(tmp / "out.ipynb", as_version=4)
+
+
+def _executed(outputs: list) -> nbformat.NotebookNode:
+    cell = nbformat.v4.new_code_cell("print('hello')", execution_count=1)
+    cell.outputs = outputs
+    return _notebook([nbformat.v4.new_markdown_cell("# Page"), cell])
+
+
+def test_clean_notebook_builds(tmp_path):
+    done = build(_mini_book(tmp_path, _executed([nbformat.v4.new_output("stream", name="stdout", text="hello\n")])))
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+
+
+def test_notebook_with_error_fails_papermill_and_the_build(tmp_path, raising_notebook):
+    assert any(o.output_type == "error" for c in raising_notebook.cells for o in c.get("outputs", []))
+    done = build(_mini_book(tmp_path, raising_notebook))
+    assert done.returncode != 0
+    assert "ValueError: boom" in done.stdout + done.stderr
+
+
+def test_notebook_with_warning_fails_the_build(tmp_path):
+    warning = nbformat.v4.new_output("stream", name="stderr", text="UserWarning: something is off\n")
+    done = build(_mini_book(tmp_path, _executed([warning])))
+    assert done.returncode != 0
+    assert "stderr" in done.stdout + done.stderr
+
+
+def test_nbcheck_cli_lists_problems(tmp_path, raising_notebook):
+    path = tmp_path / "bad.ipynb"
+    nbformat.write(raising_notebook, path)
+    nbcheck = str(BOOK / "_ext" / "nbcheck.py")
+    done = subprocess.run([sys.executable, nbcheck, str(path)], capture_output=True, text=True)
+    assert done.returncode == 1 and "ValueError: boom" in done.stderr
+    executed = sorted((BOOK / "experiments").glob("*.ipynb"))
+    assert executed, "no executed notebooks in book/experiments (run `make study`)"
+    ok = subprocess.run([sys.executable, nbcheck, *map(str, executed)], capture_output=True, text=True)
+    assert ok.returncode == 0, ok.stderr
+
+
+def test_notebooks_are_parameterised():
+    for path in sorted((ROOT / "notebooks").glob("*.ipynb")):
+        nb = json.loads(path.read_text(encoding="utf-8"))
+        code = [c for c in nb["cells"] if c["cell_type"] == "code"]
+        assert "parameters" in code[0]["metadata"].get("tags", []), f"{path.name}: first code cell not tagged"
+        src = "".join(code[0]["source"])
+        assert 'os.environ.get("FGKF_PROFILE", "quick")' in src and "results_dir" in src, path.name
+        for cell in code[1:]:  # strict `--nbval` compares every cell: each one says whether it is checked
+            tags = set(cell["metadata"].get("tags", []))
+            assert tags & {"nbval-check-output", "nbval-ignore-output"}, f"{path.name}: untagged cell"
+
+
+# ----------------------------------------------------------------------------- report helpers behind the pages
+def _fake_run(folder: Path, name: str, scheme: str, sentences: list, relevance: dict | None = None) -> dict:
+    """A run record with a predictions file (token, gold, pred) and optionally a relevance side file."""
+    import gzip
+
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / f"{name}.pred.tsv").write_text(
+        "".join("".join(f"{t}\t{g}\t{p}\n" for t, g, p in zip(*s)) + "\n" for s in sentences), encoding="utf-8")
+    rec = {"task": "t", "method": name, "seed": 1, "profile": "smoke", "task_info": {"scheme": scheme},
+           "files": {"predictions": f"{name}.pred.tsv"}, "_path": str(folder / f"{name}.json")}
+    if relevance is not None:
+        with gzip.open(folder / f"{name}.relevance.json.gz", "wt", encoding="utf-8") as fh:
+            json.dump(relevance, fh)
+        rec["files"]["relevance"] = f"{name}.relevance.json.gz"
+    return rec
+
+
+def test_verdict_rule():
+    from fgkf_core.report import verdict
+
+    assert verdict(1.0, 0.5, noise=0.4, n=3) == "reproduced"
+    assert verdict(0.3, 0.5, noise=0.4, n=3) == "partly"  # right sign, inside the seed noise
+    assert verdict(1.0, 0.5, n=1) == "partly"  # a single seed has no noise estimate
+    assert verdict(-1.0, 0.5, noise=0.4, n=3) == "not reproduced"
+    assert verdict(1.0, 0.5, noise=0.4, n=3, comparable=False) == "not comparable"
+    assert verdict(float("nan"), 0.5) == "not comparable"
+
+
+def test_list_parameters_from_the_shell():
+    from fgkf_core.report import as_list
+
+    assert as_list("[a, b]") == ["a", "b"]  # papermill -p methods '[a, b]'
+    assert as_list("ner_en") == ["ner_en"] and as_list(3) == [3] and as_list([1, 2]) == [1, 2]
+    assert as_list(None) is None
+
+
+def test_compare_puts_reproduced_beside_paper():
+    import pandas as pd
+
+    from fgkf_core import report
+
+    frame = pd.DataFrame({"task": ["ner_en"] * 3, "variant": ["fgkf"] * 3, "seed": [1, 2, 3],
+                          "score": [60.0, 62.0, 64.0], "roov": [None] * 3})
+    summ = report.summary(frame)
+    assert summ.loc[0, "mean"] == 62.0 and summ.loc[0, "std"] == 2.0 and summ.loc[0, "n"] == 3
+    cmp = report.compare(summ, report.paper_long("table3"), rows=report.paper_rows("table3"), tasks=["ner_en"])
+    row = cmp[cmp["variant"] == "fgkf"].iloc[0]
+    assert row["reproduced"] == "62.00 ± 2.00 (3)" and row["paper"] == 63.81
+    assert abs(row["diff"] - (62.0 - 63.81)) < 1e-9
+    assert (cmp[cmp["variant"] == "basic_kd"]["reproduced"] == "not run").all()
+    table = report.compare_table(cmp)
+    assert table.loc[("ner_en", "fgkf"), ("score", "Δ")] == "-1.81"
+
+
+def test_strong_weak_split_pos_and_ner(tmp_path):
+    from fgkf_core.report import relevance_split_frame, strong_weak_split
+
+    tokens = ["a", "b", "c", "d"]
+    rel = {"target_train": [{"alpha_elem": [0.2, 0.6]}],  # threshold = 0.4
+           "target_test": [{"tokens": tokens, "tags": ["X"] * 4, "alpha_elem": [0.9, 0.1, 0.5, 0.3]}]}
+    pos = _fake_run(tmp_path / "pos", "fgkf", "tags", [(tokens, ["N", "V", "N", "V"], ["N", "N", "N", "V"])], rel)
+    out = strong_weak_split(pos)
+    assert out["threshold"] == pytest.approx(0.4)
+    assert out["strong"] == 100.0 and out["n_strong"] == 2  # a, c: both right
+    assert out["weak"] == 50.0 and out["n_weak"] == 2  # b wrong, d right
+    gold = ["B-PER", "I-PER", "O", "B-LOC"]  # PER(a,b) mean 0.5 -> strong; LOC(d) 0.3 -> weak
+    pred = ["B-PER", "I-PER", "O", "O"]
+    ner = _fake_run(tmp_path / "ner", "fgkf", "bio", [(tokens, gold, pred)], rel)
+    out = strong_weak_split(ner)
+    assert (out["strong"], out["weak"], out["n_strong"], out["n_weak"]) == (100.0, 0.0, 1, 1)
+    other = _fake_run(tmp_path / "ner", "basic_kd", "bio", [(tokens, gold, ["O"] * 4)])
+    frame = relevance_split_frame([ner, other])  # the baseline is scored on FGKF's split
+    assert list(frame["variant"]) == ["fgkf", "basic_kd"] and list(frame["strong"]) == [100.0, 0.0]
