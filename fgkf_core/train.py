@@ -204,6 +204,11 @@ class Trainer:
         if self._bar is not None:
             self._bar.set_postfix(dev=f"{score:.2f}", best=f"{self.s['best_dev']:.2f}")
 
+    def _evaluate_final_step(self) -> None:
+        """Score the last target step too when the schedule ended between two evaluations."""
+        if self.s["curve"] and self.s["curve"][-1][0] != self.s["target_step"]:
+            self._evaluate(self.s["target_step"])
+
     def _patience_out(self, step: int) -> bool:
         if step - self.s["best_step"] >= self.cfg.patience:
             self.s["stop"] = "early_stop"
@@ -337,8 +342,7 @@ def _run_target(tr: Trainer) -> None:
         tr.save()
         if stop:
             return
-    if tr.s["curve"] and tr.s["curve"][-1][0] != tr.s["target_step"]:
-        tr._evaluate(tr.s["target_step"])
+    tr._evaluate_final_step()
 
 
 def _planned_target(tr: Trainer) -> int:
@@ -419,8 +423,7 @@ def _run_alternate(tr: Trainer) -> None:
         tr.save()
         if stop:
             return
-    if tr.s["curve"] and tr.s["curve"][-1][0] != tr.s["target_step"]:
-        tr._evaluate(tr.s["target_step"])
+    tr._evaluate_final_step()
 
 
 def _planned_alternate(tr: Trainer) -> int:
