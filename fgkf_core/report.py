@@ -90,8 +90,8 @@ def default_tasks(page: str, profile: str) -> list[str]:
 
 
 def default_fractions(profile: str) -> list[float]:
-    """Figure 5's shares of the target pool: 20%..100% (smoke: the two ends; quick: three points)."""
-    return {"smoke": [0.2, 1.0], "quick": [0.2, 0.6, 1.0]}.get(profile, [0.2, 0.4, 0.6, 0.8, 1.0])
+    """Figure 5's shares of the target pool: 20%..100% (smoke and quick: the two ends)."""
+    return {"smoke": [0.2, 1.0], "quick": [0.2, 1.0]}.get(profile, [0.2, 0.4, 0.6, 0.8, 1.0])
 
 
 def default_pool(task: str) -> float:
@@ -632,12 +632,18 @@ def glue_settings(prefix: str, profile: str, seeds: Sequence[int], task: str | N
 
 
 # ----------------------------------------------------------------------------- study definitions
-def table4_variants() -> list[Variant]:
+#: the Table 4 relevance x alpha cells the quick study runs (the CPU budget leaves out Domain-q samp/elem)
+QUICK_TABLE4 = ("sample_q_alpha_samp", "sample_q_alpha_elem", "sample_q_alpha_multi", "domain_q_alpha_multi")
+
+
+def table4_variants(profile: str = "full") -> list[Variant]:
     """Table 4 rows: baselines, relevance (sample_q | domain_q) x alpha (samp | elem | multi) w/o warm-up, FGKF."""
     rows = plain(["source_only", "target_only", "basic_kd"])
     for rel in ("domain_q", "sample_q"):
         for alpha in ("samp", "elem", "multi"):
-            rows.append(Variant(f"{rel}_alpha_{alpha}", "fgkf", {"relevance": rel, "alpha": alpha, "warm_up": False}))
+            label = f"{rel}_alpha_{alpha}"
+            if profile != "quick" or label in QUICK_TABLE4:
+                rows.append(Variant(label, "fgkf", {"relevance": rel, "alpha": alpha, "warm_up": False}))
     return rows + [Variant("fgkf", "fgkf")]
 
 
@@ -677,10 +683,17 @@ def code_switches(task: str) -> dict[str, dict[str, Any]]:
     return out
 
 
-def fidelity_variants(task: str) -> list[Variant]:
+#: the code sub-switches the quick study measures alone (the CPU budget leaves out the others)
+QUICK_SWITCHES = ("sample_weight", "loss_split", "domain_clf", "ps_refresh")
+
+
+def fidelity_variants(task: str, profile: str = "full") -> list[Variant]:
     """FGKF in the paper formulation, in the code formulation, and with each code sub-switch alone."""
     rows = [Variant("paper formulation", "fgkf"), Variant("code formulation", "fgkf", formulation="code")]
-    return rows + [Variant(f"paper + {name}", "fgkf", ov) for name, ov in code_switches(task).items()]
+    switches = {
+        name: ov for name, ov in code_switches(task).items() if profile != "quick" or next(iter(ov)) in QUICK_SWITCHES
+    }
+    return rows + [Variant(f"paper + {name}", "fgkf", ov) for name, ov in switches.items()]
 
 
 def data_size_variants(methods: Iterable[str], fractions: Iterable[float], pool: float = 0.10) -> list[Variant]:
