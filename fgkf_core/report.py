@@ -877,12 +877,18 @@ def plot_heatmap(data: Mapping[str, pd.DataFrame], cmap: str = "Reds", uuid: str
 
 
 def spread_table(runs: Mapping[str, Mapping[str, dict]], key: str = "alpha_elem", prefix: str = "heat") -> pd.DataFrame:
-    """`within_sentence_spread` of every {task: {label: record}}; glues `<prefix>_<task>_<label>_spread`."""
+    """`within_sentence_spread` of every {task: {label: record}}; glues `<prefix>_<task>_<label>_spread` and,
+    for the page's prose, the same under `<prefix>_first_...` / `<prefix>_last_...` with `<prefix>_first_task`."""
     rows = []
+    tasks = list(runs)
     for task, recs in runs.items():
+        where = [w for w, t in (("first", tasks[0]), ("last", tasks[-1])) if t == task]
+        for w in where:
+            glue(f"{prefix}_{w}_task", task)
         for label, rec in recs.items():
             value = within_sentence_spread(rec, key=key)
-            glue(f"{prefix}_{task}_{label.lower()}_spread", f"{value:.4f}")
+            for name in [task, *where]:
+                glue(f"{prefix}_{name}_{label.lower()}_spread", f"{value:.4f}")
             rows.append({"task": task, "relevance": label, "within-sentence std": value})
     return pd.DataFrame(rows)
 
