@@ -805,6 +805,9 @@ def _check_alignment(tokens: list[str], rel_sentence: dict, record: dict) -> Non
 
 
 def _f1(gold: int, pred: int, correct: int) -> float:
+    """Entity/word F1 of one side of the split; NaN when the side holds no gold unit (F1 is undefined)."""
+    if not gold:
+        return float("nan")
     p = correct / pred if pred else 0.0
     r = correct / gold if gold else 0.0
     return 100.0 * 2 * p * r / (p + r) if p + r else 0.0
