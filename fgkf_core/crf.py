@@ -305,16 +305,6 @@ class CRF(nn.Module):
         return mask
 
     # --------------------------------------------------------------- training
-    def forward(
-        self,
-        emissions: torch.Tensor,
-        tags: torch.Tensor,
-        mask: Optional[torch.Tensor] = None,
-        reduction: str = "mean",
-    ) -> torch.Tensor:
-        """Alias of :meth:`nll` (note: returns the *negative* log-likelihood)."""
-        return self.nll(emissions, tags, mask, reduction)
-
     def nll(
         self,
         emissions: torch.Tensor,
@@ -347,6 +337,9 @@ class CRF(nn.Module):
         if reduction == "mean":
             return nll.mean()
         return nll.sum() / mask.sum().to(nll.dtype)
+
+
+    forward = nll  # `crf(emissions, tags, mask)` is the negative log-likelihood, unlike pytorch-crf
 
     def _log_partition(self, emissions: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         dtype = emissions.dtype  # already promoted by nll()

@@ -9,7 +9,6 @@ import hashlib
 import os
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Callable
 
 from .data import DataFormatError, Sentence, nested_fraction, read_conll, split_by_sizes
 
@@ -222,5 +221,3 @@ def _default_sizes(n: int) -> tuple[int, int, int]:
     n_dev = n_test = max(1, n // 10)
     return n - n_dev - n_test, n_dev, n_test
 
-
-TaskLoader = Callable[..., TaskData]
