@@ -280,24 +280,12 @@ class CRF(nn.Module):
             )
         batch_seq = emissions.shape[:2]
         if tags is not None:
-            if tags.dtype != torch.long:
-                raise ValueError(f"tags must be a torch.long tensor, got {tags.dtype}")
-            if tags.shape != batch_seq:
-                raise ValueError(
-                    "the first two dimensions of emissions and tags must match, "
-                    f"got {tuple(batch_seq)} and {tuple(tags.shape)}"
-                )
+            _check_companion("tags", tags, torch.long, "torch.long", batch_seq)
         if mask is None:
             if batch_seq[1] == 0:
                 raise ValueError("sequences must contain at least one timestep")
             return torch.ones(batch_seq, dtype=torch.bool, device=emissions.device)
-        if mask.dtype != torch.bool:
-            raise ValueError(f"mask must be a torch.bool tensor, got {mask.dtype}")
-        if mask.shape != batch_seq:
-            raise ValueError(
-                "the first two dimensions of emissions and mask must match, "
-                f"got {tuple(batch_seq)} and {tuple(mask.shape)}"
-            )
+        _check_companion("mask", mask, torch.bool, "torch.bool", batch_seq)
         if batch_seq[1] == 0:
             raise ValueError("sequences must contain at least one timestep")
         if not bool(mask[:, 0].all()):
@@ -439,3 +427,16 @@ class CRF(nn.Module):
             paths = self._viterbi(emissions, mask).tolist()
         lengths = mask.sum(1).tolist()
         return [path[:n] for path, n in zip(paths, lengths)]
+
+
+def _check_companion(
+    name: str, tensor: torch.Tensor, dtype: torch.dtype, dtype_name: str, batch_seq: torch.Size
+) -> None:
+    """Raise ValueError unless `tensor` (tags or mask) has `dtype` and the emissions' [batch, seq] shape."""
+    if tensor.dtype != dtype:
+        raise ValueError(f"{name} must be a {dtype_name} tensor, got {tensor.dtype}")
+    if tensor.shape != batch_seq:
+        raise ValueError(
+            f"the first two dimensions of emissions and {name} must match, "
+            f"got {tuple(batch_seq)} and {tuple(tensor.shape)}"
+        )
