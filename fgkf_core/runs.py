@@ -164,11 +164,11 @@ def _write_side_files(
     pred_path = path.with_suffix(".pred.tsv")
     atomic_write_text(pred_path, "\n".join(lines) + "\n")
     files = {"predictions": pred_path.name}
-    rel = {
-        split: relevance_outputs(method, system, EncodedSet(getattr(prep, split).sentences, prep.encoder, None), dev, batch_size)
-        for split in ("target_test", "target_train")
-    }
-    if rel["target_test"] is not None:
+    test_rel = relevance_outputs(method, system, prep.target_test, dev, batch_size)  # test is encoded whole already
+    if test_rel is not None:
+        # the training split was cut to MAX_LEN for training; its relevance is reported over whole sentences
+        whole_train = EncodedSet(prep.target_train.sentences, prep.encoder, None)
+        rel = {"target_test": test_rel, "target_train": relevance_outputs(method, system, whole_train, dev, batch_size)}
         rel_path = path.with_suffix(".relevance.json.gz")
         tmp = rel_path.with_suffix(".tmp")
         with gzip.open(tmp, "wt", encoding="utf-8") as fh:
