@@ -2,25 +2,35 @@
 
 Measures, on the current device and with the paper's full-size configuration: the plain BiLSTM-CRF
 (train step and batched Viterbi decoding) and the FGKF source and target steps (capsules 60 x 200).
+`--baseline REV` runs the same measurement on a git checkout of REV in a subprocess, task by task,
+interleaved with this code's, and prints both side by side with the speed-up.
 """
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
+import tempfile
 import time
+from pathlib import Path
 from typing import Callable
 
 import torch
 
 from .config import resolve
 from .methods import BuildContext, get_method
-from .runs import pick_device
-from .tasks import TASKS, load_task
+from .runs import PACKAGE_ROOT, pick_device
+from .tasks import TASKS, data_root, load_task
 from .train import Trainer, predict, prepare
+
+COLUMNS = ("plain_train", "plain_decode", "fgkf_source_step", "fgkf_target_step")
 
 
 def _rate(fn: Callable[[], int], repeats: int) -> float:
     """Sentences per second of fn (which returns the sentences it processed), after `repeats` warm-up calls.
 
-    The warm-up visits every batch shape once, so one-off kernel set-up costs are not timed.
+    The warm-up visits every batch shape once, so one-off kernel set-up (and compilation) is not timed.
     """
     for _ in range(repeats):
         fn()
@@ -41,72 +51,101 @@ def bench_task(task: str, device: torch.device, batches: int = 10) -> dict[str, 
         method = get_method(name)
         torch.manual_seed(0)
         system = method.build(cfg, ctx).to(device)
-        tr = Trainer(method, system, prep, cfg, 0, device, progress=False)
+        tr = Trainer(method, system, prep, cfg, 0, device)
         batch_list = list(prep.target_train.batches(cfg.batch_size))
         cursor = iter(range(10**9))
 
         def target_step() -> int:
             b = batch_list[next(cursor) % len(batch_list)]
-            tr._target_step(b)
+            tr.target_step(b)
             return b.size
 
         def source_step() -> int:
-            tr._source_step()
+            tr.source_step()
             return cfg.batch_size
 
         if name == "target_only":
             out["plain_train"] = _rate(target_step, max(batches, len(batch_list)))
             out["plain_decode"] = _rate(lambda: (predict(system.target, prep.target_dev, 256, device), len(prep.target_dev))[1], 3)
         else:
-            tr._refresh_teacher()
+            tr.refresh_teacher()
             out["fgkf_source_step"] = _rate(source_step, max(2, batches // 3))
-            out["fgkf_target_step"] = _rate(target_step, max(2, batches // 3))
+            out["fgkf_target_step"] = _rate(target_step, max(len(batch_list), batches // 3))
     return out
 
 
 def bench_capsule(device: torch.device, repeats: int = 3) -> dict[str, float]:
-    """Seconds per forward+backward of the paper-size capsule layer (60 x 200) for 64 sentences of <= 40 tokens.
-
-    `real_tokens`: our routing over real tokens only; `padded_to_100`: every position of a MAX_LEN=100
-    batch, as the authors' code runs it (no masking).
-    """
+    """Seconds per forward+backward of the paper-size capsule layer (60 x 200), 64 sentences of 10-40 tokens,
+    eager and compiled routing."""
     from .relevance import CapsuleRouting
 
     torch.manual_seed(0)
-    caps = CapsuleRouting(200, 60, 200, 3).to(device)
     lengths = torch.randint(10, 41, (64,))  # [B]
+    mask = (torch.arange(40)[None, :] < lengths[:, None]).to(device)  # [B, T]
+    h = torch.randn(64, 40, 200, device=device, requires_grad=True)  # [B, T, 2H]
     out = {}
-    for name, T, mask in (
-        ("real_tokens", 40, torch.arange(40)[None, :] < lengths[:, None]),
-        ("padded_to_100", 100, torch.ones(64, 100, dtype=torch.bool)),
-    ):
-        h = torch.randn(64, T, 200, device=device, requires_grad=True)  # [B, T, 2H]
+    for name, compiled in (("eager", False), ("compiled", True)):
+        torch.manual_seed(0)
+        caps = CapsuleRouting(200, 60, 200, 3, compiled=compiled).to(device)
 
         def step() -> int:
-            caps(h, mask.to(device)).sum().backward()
+            caps(h, mask).sum().backward()
             return 1
 
         out[name] = 1.0 / _rate(step, repeats)
     return out
 
 
-def bench(tasks: list[str] | None = None, device: str | None = None, batches: int = 10) -> list[dict]:
-    """Print a markdown table of sentences/s per task and return its rows."""
+def _baseline_rows(rev: str, tasks: list[str], batches: int) -> dict[str, dict[str, float]]:
+    """Run the bench of a git checkout of `rev` (one subprocess, same thread count) and parse its table."""
+    repo = PACKAGE_ROOT.parent
+    with tempfile.TemporaryDirectory(prefix="fgkf-bench-") as tmp:
+        subprocess.run(["git", "worktree", "add", "--detach", "-q", tmp, rev], cwd=repo, check=True)
+        try:
+            cmd = [sys.executable, "-c", f"import torch; torch.set_num_threads({torch.get_num_threads()}); "
+                   "from fgkf_core.cli import main; raise SystemExit(main())",
+                   "bench", "--batches", str(batches), "--tasks", *tasks]
+            env = dict(os.environ, FGKF_DATA=str(data_root().resolve()))
+            proc = subprocess.run(cmd, cwd=tmp, capture_output=True, text=True, env=env)
+            if proc.returncode != 0:
+                raise RuntimeError(f"bench of {rev} failed: {proc.stderr.strip().splitlines()[-1:]}")
+            out = proc.stdout
+        finally:
+            subprocess.run(["git", "worktree", "remove", "--force", tmp], cwd=repo, check=False)
+    rows = {}
+    for line in out.splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if len(cells) == 6 and cells[0] in tasks:
+            rows[cells[0]] = dict(zip(COLUMNS, map(float, cells[2:])))
+    return rows
+
+
+def bench(tasks: list[str] | None = None, device: str | None = None, batches: int = 10, baseline: str | None = None) -> list[dict]:
+    """Print a markdown table of sentences/s per task (beside `baseline`'s when given) and return its rows."""
     dev = pick_device(device)
-    rows = []
+    tasks = tasks or [t for t in TASKS if t != "ner_zh_revised"]
     print(f"device: {dev}, torch threads: {torch.get_num_threads()}, batch 64, full-size config")
     caps = bench_capsule(dev)
-    print(
-        f"capsule layer 60x200, 64 sentences (10-40 tokens), forward+backward: real tokens only "
-        f"{caps['real_tokens']:.3f} s, padded to MAX_LEN 100 as the TF code {caps['padded_to_100']:.3f} s"
-    )
-    print("| task | mean len | plain train | plain decode | FGKF source step | FGKF target step |")
-    print("|---|---|---|---|---|---|")
-    for task in tasks or [t for t in TASKS if t != "ner_zh_revised"]:
+    print(f"capsule layer 60x200, 64 sentences (10-40 tokens), forward+backward: eager {caps['eager']:.3f} s, "
+          f"compiled {caps['compiled']:.3f} s")
+    rows = []
+    if baseline is None:
+        print("| task | mean len | plain train | plain decode | FGKF source step | FGKF target step |")
+        print("|---|---|---|---|---|---|")
+    else:
+        print(f"sentences/s, this code vs {baseline} (speed-up)")
+        print("| task | mean len | plain train | plain decode | FGKF source step | FGKF target step |")
+        print("|---|---|---|---|---|---|")
+    for task in tasks:
         r = bench_task(task, dev, batches) | {"task": task}
+        if baseline is not None:
+            old = _baseline_rows(baseline, [task], batches)[task]
+            r["baseline"] = old
+            cells = [f"{r[c]:.0f} vs {old[c]:.0f} ({r[c] / old[c]:.1f}x)" for c in COLUMNS]
+        else:
+            cells = [f"{r[c]:.0f}" for c in COLUMNS]
         rows.append(r)
-        print(
-            f"| {task} | {r['mean_len']:.1f} | {r['plain_train']:.0f} | {r['plain_decode']:.0f} | "
-            f"{r['fgkf_source_step']:.0f} | {r['fgkf_target_step']:.0f} |", flush=True,
-        )
+        print(f"| {task} | {r['mean_len']:.1f} | " + " | ".join(cells) + " |", flush=True)
+    if baseline is not None:
+        print(json.dumps(rows))
     return rows

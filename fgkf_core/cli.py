@@ -5,6 +5,7 @@ import argparse
 import itertools
 import json
 import sys
+import time
 from typing import Any, Sequence
 
 from .config import FORMULATIONS, PROFILES
@@ -59,22 +60,27 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--task", default="ner_en", help="task name (see `list`) or a custom pair via --source-dir ...")
     p.add_argument("--method", default="fgkf", help="method name (see `list`)")
     p.add_argument("--seed", type=int, default=1)
-    p.add_argument("--force", action="store_true", help="re-run even if the record exists")
-    p.add_argument("--threads", type=int, default=None, help="torch threads")
+    p.add_argument("--force", action="store_true", help="discard the record and checkpoint, train again")
+    p.add_argument("--threads", type=int, default=1, help="torch intra-op threads (default 1)")
+    p.add_argument("--time-budget", type=float, default=None, metavar="SECONDS",
+                   help="checkpoint and stop after this long (resume by running again); never ends a run")
     _common(p)
 
-    p = sub.add_parser("sweep", help="run tasks x methods x seeds, skipping recorded runs")
-    p.add_argument("--tasks", nargs="+", required=True)
-    p.add_argument("--methods", nargs="+", required=True)
+    p = sub.add_parser("sweep", help="run tasks x methods x seeds (or a --plan), skipping recorded runs")
+    p.add_argument("--plan", default=None, help="a study plan YAML (e.g. study/full.yaml): its tiers, in order")
+    p.add_argument("--tiers", nargs="+", type=int, default=None, help="with --plan: only these tiers (1-based)")
+    p.add_argument("--tasks", nargs="+")
+    p.add_argument("--methods", nargs="+")
     p.add_argument("--seeds", nargs="+", type=int, default=[1])
     p.add_argument("--workers", type=int, default=1, help="concurrent worker processes")
-    p.add_argument("--threads", type=int, default=None, help="torch threads per worker")
+    p.add_argument("--threads", type=int, default=1, help="torch threads per worker (default 1)")
     _common(p)
 
     p = sub.add_parser("bench", help="training/decoding sentences per second per task input shape")
     p.add_argument("--tasks", nargs="+", default=None)
     p.add_argument("--device", default=None)
     p.add_argument("--batches", type=int, default=10, help="timed batches per measurement")
+    p.add_argument("--baseline", default=None, metavar="REV", help="also bench a git checkout of REV, side by side")
 
     p = sub.add_parser("data", help="data utilities")
     p.add_argument("action", choices=["check"], help="check: validate a data root against the registry")
@@ -88,7 +94,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return _dispatch(args)
-    except (ValueError, FileNotFoundError) as err:
+    except (ValueError, FileNotFoundError, RuntimeError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
 
@@ -109,24 +115,40 @@ def _dispatch(args: argparse.Namespace) -> int:
     if args.command == "bench":
         from .bench import bench
 
-        bench(args.tasks, args.device, args.batches)
+        bench(args.tasks, args.device, args.batches, args.baseline)
         return 0
     from .runs import RunSpec, iter_sweep, run
 
-    common = dict(
-        profile=args.profile, formulation=args.formulation, data_dir=args.data_dir, results_dir=args.results_dir,
-        device=args.device,
-    )
+    common = dict(profile=args.profile, data_dir=args.data_dir, results_dir=args.results_dir, device=args.device)
     overrides = _overrides(args.set)
     if args.command == "run":
-        rec = run(
-            _task_arg(args, args.task), args.method, seed=args.seed, progress=not args.quiet, force=args.force,
-            threads=args.threads, **common, **overrides,
-        )
+        from .hooks import RunPaused
+
+        try:
+            rec = run(
+                _task_arg(args, args.task), args.method, seed=args.seed, progress=not args.quiet, force=args.force,
+                threads=args.threads, formulation=args.formulation, time_budget=args.time_budget, **common, **overrides,
+            )
+        except RunPaused as paused:
+            print(f"paused: {paused}")
+            return 3
+        print(f"already recorded: {rec['_path']}" if rec.get("_skipped") else f"record: {rec['_path']}")
         print(json.dumps({k: rec[k] for k in ("task", "method", "seed", "profile", "wall_seconds")} | {"test": rec["test"]["score"]}))
         return 0
+    if args.plan:
+        from .plan import run_plan
+
+        def log(line: str) -> None:
+            print(f"{time.strftime('%Y-%m-%d %H:%M:%S')} {line}", flush=True)
+
+        run_plan(args.plan, args.workers, args.threads, args.tiers, log,
+                 data_dir=args.data_dir, results_dir=args.results_dir, device=args.device)
+        return 0
+    if not (args.tasks and args.methods):
+        raise ValueError("sweep needs --tasks and --methods (or --plan FILE)")
     specs = [
-        RunSpec(t, m, s, overrides) for t, m, s in itertools.product(args.tasks, args.methods, args.seeds)
+        RunSpec(t, m, s, overrides, args.formulation)
+        for t, m, s in itertools.product(args.tasks, args.methods, args.seeds)
     ]
     for line in iter_sweep(specs, workers=args.workers, threads=args.threads, progress=not args.quiet, **common):
         print(line, flush=True)

@@ -12,7 +12,7 @@ import tempfile
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Iterator, Sequence
+from typing import Callable, Iterable, Iterator, Sequence
 
 import torch
 
@@ -39,8 +39,29 @@ class Sentence:
         return len(self.tokens)
 
 
-def read_conll(path: Path | str) -> list[Sentence]:
-    """Read a ``token<TAB>tag`` file; raise DataFormatError on any malformed line or an empty file."""
+def tag_checker(scheme: str) -> Callable[[str], str | None]:
+    """For a tag scheme, a function returning what is wrong with a tag (None when valid).
+
+    bmes: B, M, E or S; bio: O or B-TYPE / I-TYPE; tags: any non-empty tag (POS tag sets are open).
+    """
+    if scheme == "bmes":
+        return lambda t: None if t in ("B", "M", "E", "S") else f"tag {t!r} is not one of B, M, E, S (scheme bmes)"
+    if scheme == "bio":
+        def bio(t: str) -> str | None:
+            if t == "O" or (len(t) > 2 and t[:2] in ("B-", "I-")):
+                return None
+            return f"tag {t!r} is not O, B-TYPE or I-TYPE (scheme bio)"
+        return bio
+    if scheme == "tags":
+        return lambda t: None
+    raise ValueError(f"unknown scheme {scheme!r}; valid: bmes, bio, tags")
+
+
+def read_conll(path: Path | str, check_tag: Callable[[str], str | None] | None = None) -> list[Sentence]:
+    """Read a ``token<TAB>tag`` file; raise DataFormatError on any malformed line or an empty file.
+
+    `check_tag` (see `tag_checker`) rejects tags outside the task's scheme, naming the line.
+    """
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no such data file")
@@ -66,10 +87,14 @@ def read_conll(path: Path | str) -> list[Sentence]:
                 path, lineno, f"expected 'token<TAB>tag' (exactly one tab), found {len(parts) - 1} tabs in {line!r}"
             )
         token, tag = parts
-        if not token or not tag.strip():
+        tag = tag.strip()
+        if not token or not tag:
             raise DataFormatError(path, lineno, f"empty {'token' if not token else 'tag'} in {line!r}")
+        problem = check_tag(tag) if check_tag is not None else None
+        if problem:
+            raise DataFormatError(path, lineno, problem)
         tokens.append(token)
-        tags.append(tag.strip())
+        tags.append(tag)
     if tokens:  # tolerate a missing final blank line
         sentences.append(Sentence(tuple(tokens), tuple(tags)))
     if not sentences:

@@ -6,7 +6,9 @@ record exists is skipped; a killed run resumes from its checkpoint under ``resul
 """
 from __future__ import annotations
 
+import dataclasses
 import datetime as _dt
+import fcntl
 import gzip
 import hashlib
 import json
@@ -16,6 +18,7 @@ import random
 import subprocess
 import time
 from concurrent.futures import ProcessPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
@@ -23,13 +26,16 @@ from typing import Any, Iterable, Iterator
 
 import torch
 
-from .config import resolve
+from .config import Config, resolve
 from .data import EncodedSet, atomic_write_text
+from .hooks import CheckpointHook, Hook, ProgressHook, TimeBudgetHook
 from .methods import BuildContext, get_method
-from .tasks import Task, get_task, load_task
-from .train import Prepared, Trainer, prepare
+from .prepare import Prepared, prepare, training_domains
+from .tasks import Task, data_fingerprint, get_task, load_task
+from .train import Trainer
+from .validate import check_device, check_overrides, check_threads, check_writable
 
-SCHEMA = 1
+SCHEMA = 2
 PACKAGE_ROOT = Path(__file__).resolve().parent
 
 
@@ -70,57 +76,151 @@ def library_versions() -> dict[str, str]:
     return out
 
 
-def record_path(results_dir: Path, task: str, method: str, profile: str, config_hash: str, seed: int) -> Path:
+def record_path(results_dir: Path, task: str, method: str, profile: str, key: str, seed: int) -> Path:
     safe_task = task.replace(":", "_").replace("/", "_").replace(">", "")
-    return results_dir / "runs" / safe_task / method / f"{profile}-{config_hash}-s{seed}.json"
+    return results_dir / "runs" / safe_task / method / f"{profile}-{key}-s{seed}.json"
+
+
+def run_key(task: Task, cfg: Config, data_files: dict[str, str]) -> str:
+    """A run's identity (with method, profile and seed in the path): resolved config, task definition, data content.
+
+    Keyed on the sha256 of every data file the run reads, so an edited file or another custom pair with the
+    same folder names gets a key of its own.
+    """
+    ident = {
+        "config": cfg.to_dict(), "data": sorted(data_files.values()),
+        "task": {"scheme": task.scheme, "max_len": task.max_len, "target_fraction": task.target_fraction,
+                 "unsplit_sizes": task.unsplit_sizes, "source_tag_map": task.source_tag_map},
+    }
+    return hashlib.sha256(json.dumps(ident, sort_keys=True, default=list).encode()).hexdigest()[:12]
 
 
 @dataclass
 class RunSpec:
-    """One entry of a sweep."""
+    """One entry of a sweep: task, method, seed, formulation and config overrides."""
 
     task: str
     method: str
     seed: int = 1
     overrides: dict[str, Any] = field(default_factory=dict)
+    formulation: str = "paper"
+
+
+@dataclass(frozen=True)
+class Located:
+    """Where a spec's record and checkpoint live, and the resolved config behind its key."""
+
+    task: Task
+    cfg: Config
+    layers: dict[str, dict[str, Any]]
+    key: str
+    record: Path
+    checkpoint: Path
+    lock: Path
+
+
+def locate(
+    task: str | Task, method: str, seed: int, profile: str, formulation: str = "paper",
+    data_dir: str | Path | None = None, results_dir: str | Path | None = None, **overrides: Any,
+) -> Located:
+    """Resolve a spec to its config, key and file locations (hashes the data files, trains nothing)."""
+    task_obj = get_task(task)
+    method_obj = get_method(method)
+    check_overrides(method_obj, overrides)
+    cfg, layers = resolve(task_obj.name, profile, formulation, kind=task_obj.kind, **overrides)
+    key = run_key(task_obj, cfg, data_fingerprint(task_obj, data_dir))
+    results = Path(results_dir) if results_dir else default_results_dir()
+    path = record_path(results, task_obj.name, method, profile, key, seed)
+    stem = path.relative_to(results / "runs").with_suffix("")
+    ck = results / "checkpoints" / stem.with_suffix(".pt")
+    return Located(task_obj, cfg, layers, key, path, ck, ck.with_suffix(".lock"))
+
+
+def read_record(path: Path) -> dict:
+    """A record from disk; a damaged one is an error naming the file."""
+    try:
+        rec = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise ValueError(f"{path}: corrupt run record ({err}); rerun with --force to replace it") from None
+    rec["_path"] = str(path)
+    return rec
+
+
+@contextmanager
+def _locked(lock: Path) -> Iterator[None]:
+    """An exclusive lock per run key: a second process with the same spec waits for the first."""
+    lock.parent.mkdir(parents=True, exist_ok=True)
+    with open(lock, "a") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
 
 
 def run(
     task: str | Task, method: str, seed: int = 1, profile: str = "quick", data_dir: str | Path | None = None,
     results_dir: str | Path | None = None, device: str | None = None, formulation: str = "paper",
-    progress: bool = True, force: bool = False, threads: int | None = None, **overrides: Any,
+    progress: bool = True, force: bool = False, threads: int | None = 1, time_budget: float | None = None,
+    **overrides: Any,
 ) -> dict:
-    """Train and evaluate one (task, method, seed) and return its record; an existing record is returned as is."""
-    task_obj = get_task(task)
-    method_obj = get_method(method)
-    cfg, layers = resolve(task_obj.name, profile, formulation, **overrides)
+    """Train and evaluate one (task, method, seed) and return its record; an existing record is returned as is.
+
+    Every argument is checked before any data is read. `threads` torch threads (default 1); `time_budget`
+    seconds: checkpoint and raise RunPaused at the next boundary after it (never writes a record).
+    A killed run resumes exactly from its checkpoint; `force` discards record and checkpoint first.
+    """
+    t0 = time.time()
+    check_threads(threads)
+    check_device(device)
     results = Path(results_dir) if results_dir else default_results_dir()
-    path = record_path(results, task_obj.name, method, profile, cfg.hash(), seed)
-    if path.exists() and not force:
-        return json.loads(path.read_text())
+    loc = locate(task, method, seed, profile, formulation, data_dir, results, **overrides)
+    check_writable(results)
+    with _locked(loc.lock):
+        if force:
+            loc.record.unlink(missing_ok=True)
+            loc.checkpoint.unlink(missing_ok=True)
+        if loc.record.exists():
+            rec = read_record(loc.record)
+            rec["_skipped"] = True
+            return rec
+        return _train(loc, method, seed, profile, formulation, data_dir, device, progress, threads, time_budget, t0)
+
+
+def _train(
+    loc: Located, method: str, seed: int, profile: str, formulation: str, data_dir: str | Path | None,
+    device: str | None, progress: bool, threads: int | None, time_budget: float | None, t0: float,
+) -> dict:
+    """Train one located spec (under its lock) and write its record atomically."""
+    cfg, task_obj, method_obj = loc.cfg, loc.task, get_method(method)
     if threads:
         torch.set_num_threads(threads)
     started = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
-    t0 = time.time()
     random.seed(seed)
     torch.manual_seed(seed)
     dev = pick_device(device)
     data = load_task(task_obj, data_dir, target_fraction=cfg.target_fraction, target_pool=cfg.target_pool)
     data = data.limited(cfg.source_limit, cfg.target_limit, cfg.eval_limit)
-    prep = prepare(data, cfg)
+    prep = prepare(data, cfg, training_domains(method_obj.schedule))
     ctx = BuildContext(len(prep.encoder.vocab), len(prep.encoder.tags), task_obj.features, task_obj.max_len)
     torch.manual_seed(seed)
     system = method_obj.build(cfg, ctx)
-    checkpoint = results / "checkpoints" / path.relative_to(results / "runs").with_suffix(".pt")
-    trainer = Trainer(method_obj, system, prep, cfg, seed, dev, progress=progress, checkpoint=checkpoint)
+    hooks: list[Hook] = [CheckpointHook(loc.checkpoint)]
+    if time_budget is not None:
+        hooks.append(TimeBudgetHook(time_budget))
+    trainer = Trainer(method_obj, system, prep, cfg, seed, dev, hooks=hooks, wall_origin=t0)
+    if progress:
+        from .schedules import SCHEDULES
+
+        hooks.append(ProgressHook(SCHEDULES[method_obj.schedule].planned_steps(trainer), method))
     fit = trainer.fit()
     tagger = method_obj.evaluated(system)
     test, test_pred = prep.score(tagger, "target_test", cfg.batch_size, dev)
-    side = _write_side_files(path, prep, test_pred, method_obj, system, dev, cfg.batch_size)
+    side = _write_side_files(loc.record, prep, test_pred, method_obj, system, dev, cfg.batch_size)
     record = {
         "schema": SCHEMA, "task": task_obj.name, "method": method, "seed": seed, "profile": profile,
-        "formulation": formulation, "reduced_profile": profile != "full",
-        "config": cfg.to_dict(), "config_hash": cfg.hash(), "config_layers": layers,
+        "formulation": formulation, "reduced_profile": profile != "full", "run_key": loc.key,
+        "config": cfg.to_dict(), "config_hash": cfg.hash(), "config_layers": loc.layers,
         "task_info": {
             "description": task_obj.description, "source": task_obj.source, "target": task_obj.target,
             "scheme": task_obj.scheme, "metric": task_obj.metric, "comparable_to_paper": task_obj.comparable,
@@ -129,13 +229,15 @@ def run(
         },
         "data": {"root_relative_sha256": data.files},
         "code": code_version(), "versions": library_versions(), "device": _device_name(dev),
-        "threads": torch.get_num_threads(), "started_at": started, "wall_seconds": round(time.time() - t0, 2),
-        "train_seconds": round(fit.train_seconds, 2), "stop_reason": fit.stop_reason, "steps": fit.steps,
+        "threads": torch.get_num_threads(), "started_at": started, "wall_seconds": round(fit.wall_seconds, 2),
+        "train_seconds": round(fit.train_seconds, 2), "resumed": fit.segments > 1, "segments": fit.segments,
+        "stop_reason": fit.stop_reason, "steps": fit.steps, "steps_after_best": fit.steps_after_best,
         "dev_curve": fit.dev_curve, "best_dev": fit.best_dev, "best_step": fit.best_step, "dev": fit.dev_metrics,
-        "test": test, "alpha_trace": fit.alpha_trace, "files": side,
+        "scoring": "standard", "test": test, "alpha_trace": fit.alpha_trace, "files": side,
     }
-    atomic_write_text(path, json.dumps(record, indent=1, default=_jsonable))
-    checkpoint.unlink(missing_ok=True)
+    atomic_write_text(loc.record, json.dumps(record, indent=1, default=_jsonable))
+    loc.checkpoint.unlink(missing_ok=True)
+    record["_path"] = str(loc.record)
     return record
 
 
@@ -170,10 +272,13 @@ def _write_side_files(
         whole_train = EncodedSet(prep.target_train.sentences, prep.encoder, None)
         rel = {"target_test": test_rel, "target_train": relevance_outputs(method, system, whole_train, dev, batch_size)}
         rel_path = path.with_suffix(".relevance.json.gz")
-        tmp = rel_path.with_suffix(".tmp")
-        with gzip.open(tmp, "wt", encoding="utf-8") as fh:
-            json.dump(rel, fh)
-        os.replace(tmp, rel_path)
+        tmp = rel_path.with_name(f".{rel_path.name}.{os.getpid()}.tmp")
+        try:
+            with gzip.open(tmp, "wt", encoding="utf-8") as fh:
+                json.dump(rel, fh)
+            os.replace(tmp, rel_path)
+        finally:
+            tmp.unlink(missing_ok=True)
         files["relevance"] = rel_path.name
     return files
 
@@ -205,30 +310,38 @@ def relevance_outputs(method: Any, system: Any, data: EncodedSet, dev: torch.dev
 
 def _run_spec(args: tuple[RunSpec, dict]) -> str:
     spec, common = args
-    rec = run(spec.task, spec.method, seed=spec.seed, **common, **spec.overrides)
-    return f"{spec.task}/{spec.method}/s{spec.seed}: test {rec['test']['score']:.2f}"
+    rec = run(spec.task, spec.method, seed=spec.seed, formulation=spec.formulation, **common, **spec.overrides)
+    what = "already recorded" if rec.get("_skipped") else f"trained in {rec['wall_seconds'] / 60:.1f} min"
+    return f"{spec.task}/{spec.method}/s{spec.seed}: test {rec['test']['score']:.2f} ({what}: {rec['_path']})"
 
 
 def iter_sweep(
-    specs: Iterable[RunSpec], workers: int = 1, threads: int | None = None, progress: bool = True, **common: Any
+    specs: Iterable[RunSpec], workers: int = 1, threads: int | None = 1, progress: bool = True, **common: Any
 ) -> Iterator[str]:
-    """Run every spec not yet recorded, yielding one summary line per run as it finishes.
+    """Run every spec not yet recorded, yielding one summary line per run as it finishes (in spec order).
 
-    `workers` processes with `threads` torch threads each; recorded runs return at once.
+    `workers` processes with `threads` torch threads each (workers x threads may not exceed the cores);
+    identical specs run once; recorded runs return at once.
     """
-    specs = list(specs)
+    check_threads(threads)
+    cores = os.cpu_count() or 1
+    if workers * (threads or 1) > cores:
+        raise ValueError(f"{workers} workers x {threads} threads exceed the {cores} CPU cores of this machine")
+    unique: dict[str, RunSpec] = {}
+    for spec in specs:
+        unique.setdefault(json.dumps(dataclasses.asdict(spec), sort_keys=True, default=str), spec)
     common = dict(common, threads=threads, progress=progress and workers == 1)
     if workers <= 1:
-        for spec in specs:
+        for spec in unique.values():
             yield _run_spec((spec, common))
         return
     import multiprocessing as mp
 
     with ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("spawn")) as pool:
-        yield from pool.map(_run_spec, [(s, common) for s in specs])
+        yield from pool.map(_run_spec, [(s, common) for s in unique.values()])
 
 
-def sweep(specs: Iterable[RunSpec], workers: int = 1, threads: int | None = None, progress: bool = True, **common: Any) -> list[str]:
+def sweep(specs: Iterable[RunSpec], workers: int = 1, threads: int | None = 1, progress: bool = True, **common: Any) -> list[str]:
     """`iter_sweep` collected into a list."""
     return list(iter_sweep(specs, workers, threads, progress, **common))
 
@@ -238,9 +351,8 @@ def load_records(results_dir: str | Path | None = None, **where: Any) -> list[di
     root = Path(results_dir) if results_dir else default_results_dir()
     out = []
     for p in sorted((root / "runs").glob("*/*/*.json")):
-        rec = json.loads(p.read_text())
+        rec = read_record(p)
         if all(rec.get(k) == v for k, v in where.items()):
-            rec["_path"] = str(p)
             out.append(rec)
     return out
 

@@ -10,10 +10,11 @@ import os
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from .data import DataFormatError, Sentence, nested_fraction, read_conll, split_by_sizes
+from .data import DataFormatError, Sentence, nested_fraction, read_conll, split_by_sizes, tag_checker
 
 SPLIT_SEED = 2019
 SCHEMES = {"bmes": ("word_f1", "char_bigram"), "bio": ("entity_f1", "word"), "tags": ("accuracy", "word")}
+KINDS = {"bmes": "cws", "bio": "ner", "tags": "pos"}
 
 
 @dataclass(frozen=True)
@@ -40,6 +41,11 @@ class Task:
     @property
     def features(self) -> str:
         return SCHEMES[self.scheme][1]
+
+    @property
+    def kind(self) -> str:
+        """cws | pos | ner: selects per-kind defaults (e.g. the authors' learning rate)."""
+        return KINDS[self.scheme]
 
 
 TASKS: dict[str, Task] = {
@@ -156,8 +162,39 @@ class TaskData:
         )
 
 
+_HASHES: dict[tuple[str, int, int], str] = {}
+
+
 def _sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
+    """Content hash of a data file, cached per process on (path, size, mtime)."""
+    st = path.stat()
+    key = (str(path.resolve()), st.st_size, st.st_mtime_ns)
+    if key not in _HASHES:
+        _HASHES[key] = hashlib.sha256(path.read_bytes()).hexdigest()
+    return _HASHES[key]
+
+
+def _split_files(folder: Path, role: str) -> list[Path]:
+    """The files a task reads from a dataset folder: source train (or all); target all, or train/dev/test."""
+    if role == "source" or not (folder / "all.tsv").exists():
+        names = ["train", "all"] if role == "source" else ["train", "dev", "test"]
+    else:
+        names = ["all"]
+    found = [folder / f"{n}.tsv" for n in names if (folder / f"{n}.tsv").exists()]
+    return found[:1] if role == "source" else found
+
+
+def data_fingerprint(task: str | Task, data_dir: str | Path | None = None) -> dict[str, str]:
+    """Relative path -> sha256 of every data file the task reads (part of a run's identity)."""
+    task = get_task(task)
+    custom = Path(task.source).is_absolute() and Path(task.target).is_absolute()
+    root = data_root(data_dir, optional=custom) or Path("/")
+    out = {}
+    for rel, role in ((task.source, "source"), (task.target, "target")):
+        for path in _split_files(_folder(root, rel), role):
+            key = str(path.relative_to(root)) if path.is_relative_to(root) else str(path)
+            out[key] = _sha256(path)
+    return out
 
 
 def _folder(root: Path, rel: str) -> Path:
@@ -180,6 +217,7 @@ def load_task(
     custom = Path(task.source).is_absolute() and Path(task.target).is_absolute()
     root = data_root(data_dir, optional=custom) or Path("/")
     files: dict[str, str] = {}
+    check = tag_checker(task.scheme)
 
     def read(folder: Path, split: str) -> list[Sentence] | None:
         path = folder / f"{split}.tsv"
@@ -187,7 +225,7 @@ def load_task(
             return None
         key = str(path.relative_to(root)) if path.is_relative_to(root) else str(path)
         files[key] = _sha256(path)
-        return read_conll(path)
+        return read_conll(path, check)
 
     src, tgt = _folder(root, task.source), _folder(root, task.target)
     source_train = read(src, "train") or read(src, "all")

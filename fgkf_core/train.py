@@ -1,99 +1,32 @@
-"""Training schedules: target-only, source-only, Algorithm 1 ("alternate") and pretrain -> fine-tune.
+"""The trainer: one method's schedule on prepared data, dev selection, early stopping and exact resume.
 
-The trainer knows nothing of specific methods: a method supplies the loss of each kind of step
-and names its schedule. State is checkpointed after every episode/epoch so a killed run resumes.
+The trainer knows nothing of specific methods: a method supplies the loss of each kind of step and
+names its schedule (`schedules.SCHEDULES`). Its whole mutable state is the `TrainState` dataclass plus
+the weights, optimisers, data streams, RNGs and teacher cache, all of which `snapshot` captures, so a
+run resumed from a checkpoint continues bitwise as if never stopped. Checkpoints, progress and time
+budgets are hooks (`fgkf_core.hooks`).
 """
 from __future__ import annotations
 
 import copy
+import dataclasses
 import math
-import os
 import random
 import time
 from collections import defaultdict
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Sequence
 
+import numpy as np
 import torch
-from tqdm import tqdm
 
 from .config import Config
-from .data import Batch, EncodedSet, Encoder
+from .data import Batch, EncodedSet
+from .hooks import CheckpointHook, Hook
 from .methods.base import Method, System
-from .metrics import bmes_words, evaluate
-from .tasks import TaskData
+from .prepare import Prepared, bmes_to_words, predict, prepare
 
-
-@dataclass
-class Prepared:
-    """Encoded splits and metric arguments for one run."""
-
-    encoder: Encoder
-    source_train: EncodedSet
-    target_train: EncodedSet
-    target_dev: EncodedSet
-    target_test: EncodedSet
-    metric: str
-    metric_kw: dict[str, Any]
-
-    def score(self, tagger: torch.nn.Module, split: str, batch_size: int, device: torch.device) -> tuple[dict, list[list[str]]]:
-        """Metrics of `tagger` on a target split, and its predicted tag sequences."""
-        data: EncodedSet = getattr(self, split)
-        pred = predict(tagger, data, batch_size, device)
-        tags = self.encoder.tags.itos
-        pred_tags = [[tags[i] for i in row] for row in pred]
-        gold = [list(s.tags) for s in data.sentences]
-        kw = dict(self.metric_kw)
-        if self.metric == "word_f1":
-            kw["chars"] = [list(s.tokens) for s in data.sentences]
-        return evaluate(self.metric, gold, pred_tags, **kw), pred_tags
-
-
-def prepare(data: TaskData, cfg: Config) -> Prepared:
-    """Fit the vocabulary on the training data of both domains and encode every split.
-
-    Training sentences are cut to the task's MAX_LEN (as the authors' code); dev and test are scored whole.
-    """
-    task = data.task
-    encoder = Encoder.fit(
-        data.source_train + data.target_train, data.tag_set, task.features, cfg.min_count, cfg.bigram_min_count
-    )
-    kw: dict[str, Any] = {}
-    if task.metric == "accuracy":
-        kw["labels"] = data.target_tags
-    if task.metric == "word_f1":  # OOV = words absent from the training words of both domains used by the run
-        kw["train_words"] = {w for s in data.source_train + data.target_train for w in bmes_to_words(s.tokens, s.tags)}
-    return Prepared(
-        encoder,
-        EncodedSet(data.source_train, encoder, task.max_len),
-        EncodedSet(data.target_train, encoder, task.max_len),
-        EncodedSet(data.target_dev, encoder),
-        EncodedSet(data.target_test, encoder),
-        task.metric,
-        kw,
-    )
-
-
-def bmes_to_words(chars: tuple[str, ...], tags: tuple[str, ...]) -> list[str]:
-    """Words of a BMES-tagged sentence."""
-    return ["".join(chars[a:b]) for a, b in bmes_words(list(tags))]
-
-
-@torch.no_grad()
-def predict(tagger: torch.nn.Module, data: EncodedSet, batch_size: int, device: torch.device) -> list[list[int]]:
-    """Viterbi predictions for every sentence, in dataset order (batched, length-bucketed)."""
-    was_training = tagger.training
-    tagger.eval()
-    out: list[list[int]] = [[] for _ in range(len(data))]
-    for batch in data.batches(max(batch_size, 256)):
-        batch = batch.to(device)
-        tags = tagger.predict(batch.ids, batch.mask).cpu()  # [B, T]
-        lengths = batch.mask.sum(1).cpu().tolist()
-        for row, i in enumerate(batch.index.tolist()):
-            out[i] = tags[row, : lengths[row]].tolist()
-    tagger.train(was_training)
-    return out
+__all__ = ["FitResult", "Prepared", "Stream", "TrainState", "Trainer", "bmes_to_words", "predict", "prepare"]
 
 
 class Stream:
@@ -119,12 +52,39 @@ class Stream:
         self.pos += 1
         return self.data.collate(rows)
 
-    def state(self) -> dict:
+    def state(self) -> dict[str, int]:
         return {"epoch": self.epoch, "pos": self.pos}
 
-    def load(self, state: dict) -> None:
+    def load(self, state: dict[str, int]) -> None:
         self.epoch, self.pos = state["epoch"], state["pos"]
         self._groups = self._epoch_groups(self.epoch)
+
+
+@dataclass
+class TrainState:
+    """Every counter and result the schedules advance; saved whole in each checkpoint."""
+
+    phase: str = "start"  # "start" -> ("finetune" | "main")
+    source_step: int = 0  # all source-side optimiser steps (warm-up and pre-training included)
+    target_step: int = 0
+    warm_step: int = 0
+    pretrain_step: int = 0
+    episode: int = 0  # Algorithm 1 target episodes done
+    target_epoch: int = 0  # target-only epochs done
+    best_dev: float = -math.inf
+    best_step: int = 0
+    curve: list[tuple[int, float]] = field(default_factory=list)
+    trace: list[dict[str, float]] = field(default_factory=list)
+    stop: str = ""
+    teacher_best: float = -math.inf  # the code's p^S refresh rule: best source score on target dev
+    dev_metrics: dict[str, Any] = field(default_factory=dict)
+    train_seconds: float = 0.0  # summed over segments
+    wall_seconds: float = 0.0  # summed over finished segments (the current one is added on save)
+    segments: int = 0  # processes that trained this run (1 = never resumed)
+
+    @property
+    def optimiser_steps(self) -> int:
+        return self.source_step + self.target_step + self.warm_step
 
 
 @dataclass
@@ -139,89 +99,54 @@ class FitResult:
     steps: dict[str, int]
     train_seconds: float
     dev_metrics: dict = field(default_factory=dict)
+    segments: int = 1
+    wall_seconds: float = 0.0
+    steps_after_best: int = 0  # evaluated steps trained past the best dev point (patience actually used)
 
 
 class Trainer:
-    """Runs one method's schedule on prepared data, with dev selection, early stopping and checkpoints."""
+    """Runs one method's schedule; `hooks` save, show or stop it at well-defined points."""
 
     def __init__(
         self, method: Method, system: System, prep: Prepared, cfg: Config, seed: int, device: torch.device,
-        progress: bool = True, checkpoint: Path | None = None,
+        hooks: Sequence[Hook] = (), wall_origin: float | None = None,
     ):
         self.method, self.system, self.prep, self.cfg, self.seed = method, system, prep, cfg, seed
-        self.device, self.progress, self.checkpoint = device, progress, checkpoint
+        self.device, self.hooks = device, list(hooks)
         params = list(system.parameters())
         # one Adam state per kind of step, as the authors' separate optimisers; params without grad are skipped
         self.opts = {side: torch.optim.Adam(params, lr=cfg.lr) for side in ("source", "target")}
         self.source = Stream(prep.source_train, cfg.batch_size, seed)
-        self.s: dict[str, Any] = {
-            "phase": "start", "source_step": 0, "target_step": 0, "warm_step": 0, "episode": 0, "target_epoch": 0,
-            "best_dev": -math.inf, "best_step": 0, "curve": [], "trace": [], "stop": "", "elapsed": 0.0,
-            "teacher_best": -math.inf, "dev_metrics": {},
-        }
-        self.best_state: dict | None = None
+        self.state = TrainState()
+        self.best_weights: dict | None = None
         self.p_source: torch.Tensor | None = None  # [N_target_train, L, C] cached teacher output
         self._logs: dict[str, list[float]] = defaultdict(list)
-        self._t0 = time.time()
-        self._bar: tqdm | None = None
+        self._t0 = time.time()  # start of this segment's training
+        self._wall0 = wall_origin if wall_origin is not None else self._t0  # start of this segment's process work
 
-    # ------------------------------------------------------------------ plumbing
-    def _step(self, side: str, loss: torch.Tensor) -> None:
-        """Backward, clip to global norm cfg.clip, Adam step for one kind of step."""
+    # ------------------------------------------------------------------ public step API
+    def optimise(self, side: str, loss: torch.Tensor) -> None:
+        """Backward, clip to global norm cfg.clip, Adam step for one kind of step ("source" | "target")."""
         opt = self.opts[side]
         opt.zero_grad(set_to_none=True)
-        l2 = self.method.l2_params(self.system, side)
         if self.cfg.l2:
-            loss = loss + self.cfg.l2 * 0.5 * sum((p**2).sum() for p in l2)
+            loss = loss + self.cfg.l2 * 0.5 * sum((p**2).sum() for p in self.method.l2_params(self.system, side))
         loss.backward()
         grads = [p for p in self.system.parameters() if p.grad is not None]
         torch.nn.utils.clip_grad_norm_(grads, self.cfg.clip)
         opt.step()
-        if self._bar is not None:
-            self._bar.update(1)
+        for h in self.hooks:
+            h.on_step(self)
 
-    def _elapsed(self) -> float:
-        return self.s["elapsed"] + time.time() - self._t0
-
-    def _out_of_time(self) -> bool:
-        if self.cfg.max_minutes is not None and self._elapsed() > 60 * self.cfg.max_minutes:
-            self.s["stop"] = self.s["stop"] or "time_budget"
-            return True
-        return False
-
-    def _evaluate(self, step: int) -> None:
-        """Score the evaluated tagger on target dev; keep the best weights (strict improvement)."""
-        tagger = self.method.evaluated(self.system)
-        metrics, _ = self.prep.score(tagger, "target_dev", self.cfg.batch_size, self.device)
-        score = metrics["score"]
-        self.s["curve"].append((step, score))
-        if self._logs:
-            self.s["trace"].append({"step": step, **{k: sum(v) / len(v) for k, v in self._logs.items()}})
-            self._logs.clear()
-        if score > self.s["best_dev"]:
-            self.s.update(best_dev=score, best_step=step, dev_metrics=metrics)
-            self.best_state = copy.deepcopy(self.system.state_dict())
-        if self._bar is not None:
-            self._bar.set_postfix(dev=f"{score:.2f}", best=f"{self.s['best_dev']:.2f}")
-
-    def _evaluate_final_step(self) -> None:
-        """Score the last target step too when the schedule ended between two evaluations."""
-        if self.s["curve"] and self.s["curve"][-1][0] != self.s["target_step"]:
-            self._evaluate(self.s["target_step"])
-
-    def _patience_out(self, step: int) -> bool:
-        if step - self.s["best_step"] >= self.cfg.patience:
-            self.s["stop"] = "early_stop"
-            return True
-        return False
-
-    def _source_step(self) -> None:
+    def source_step(self) -> None:
+        """One source step (Algorithm 1, lines 6-10) on the next source batch."""
         batch = self.source.next().to(self.device)
         loss, _ = self.method.source_loss(self.system, batch, self.cfg)
-        self._step("source", loss)
-        self.s["source_step"] += 1
+        self.optimise("source", loss)
+        self.state.source_step += 1
 
-    def _target_step(self, batch: Batch) -> None:
+    def target_step(self, batch: Batch) -> None:
+        """One target step (Algorithm 1, lines 13-18) on a target training batch."""
         batch = batch.to(self.device)
         p_s = None
         if self.p_source is not None:
@@ -229,11 +154,39 @@ class Trainer:
         loss, logs = self.method.target_loss(self.system, batch, p_s, self.cfg)
         for k, v in logs.items():
             self._logs[k].append(v)
-        self._step("target", loss)
-        self.s["target_step"] += 1
+        self.optimise("target", loss)
+        self.state.target_step += 1
+
+    def evaluate(self, step: int) -> None:
+        """Score the evaluated tagger on target dev; keep the best weights (strict improvement)."""
+        tagger = self.method.evaluated(self.system)
+        metrics, _ = self.prep.score(tagger, "target_dev", self.cfg.batch_size, self.device)
+        score = metrics["score"]
+        st = self.state
+        st.curve.append((step, score))
+        if self._logs:
+            st.trace.append({"step": step, **{k: sum(v) / len(v) for k, v in self._logs.items()}})
+            self._logs.clear()
+        if score > st.best_dev:
+            st.best_dev, st.best_step, st.dev_metrics = score, step, metrics
+            self.best_weights = copy.deepcopy(self.system.state_dict())
+        for h in self.hooks:
+            h.on_evaluate(self, step, score)
+
+    def evaluate_final_step(self) -> None:
+        """Score the last target step too when the schedule ended between two evaluations."""
+        if self.state.curve and self.state.curve[-1][0] != self.state.target_step:
+            self.evaluate(self.state.target_step)
+
+    def patience_out(self, step: int) -> bool:
+        """True (and stop reason set) once `cfg.patience` steps passed without a dev gain."""
+        if step - self.state.best_step >= self.cfg.patience:
+            self.state.stop = "early_stop"
+            return True
+        return False
 
     @torch.no_grad()
-    def _refresh_teacher(self) -> None:
+    def refresh_teacher(self) -> None:
         """Cache p^S = softmax(source emissions) for every target training sentence (gradient block)."""
         data, tagger = self.prep.target_train, self.system.source
         was = tagger.training
@@ -244,204 +197,113 @@ class Trainer:
         for batch in data.batches(256):
             batch = batch.to(self.device)
             _, e = tagger(batch.ids, batch.mask)  # [B, T, C]
-            cache[batch.index, : e.shape[1]] = e.softmax(-1) * batch.mask.unsqueeze(-1)
+            cache[batch.index, : e.shape[1]] = e.softmax(-1) * batch.mask.unsqueeze(-1)  # Eq. 4's p^S
         tagger.train(was)
         self.p_source = cache
 
-    def _teacher_due(self) -> bool:
+    def teacher_due(self) -> bool:
         """Paper: refresh p^S at every teach step; code: only when the source model improves on target dev."""
         if self.cfg.ps_refresh == "every_teach":
             return True
         metrics, _ = self.prep.score(self.system.source, "target_dev", self.cfg.batch_size, self.device)
-        if metrics["score"] > self.s["teacher_best"]:
-            self.s["teacher_best"] = metrics["score"]
+        if metrics["score"] > self.state.teacher_best:
+            self.state.teacher_best = metrics["score"]
             return True
         return False
 
-    def _target_epoch(self, rng_offset: int) -> bool:
+    def target_epoch(self, rng_offset: int) -> bool:
         """One shuffled pass over the target training data; True when training should stop."""
         rng = random.Random(self.seed * 7919 + rng_offset)
         for batch in self.prep.target_train.batches(self.cfg.batch_size, rng):
-            self._target_step(batch)
-            step = self.s["target_step"]
+            self.target_step(batch)
+            step = self.state.target_step
             if step % self.cfg.eval_every == 0:
-                self._evaluate(step)
-                if self._patience_out(step):
+                self.evaluate(step)
+                if self.patience_out(step):
                     return True
-            if self._out_of_time():
-                return True
         return False
 
-    def save(self) -> None:
-        """Atomically checkpoint everything needed to resume."""
-        if self.checkpoint is None:
-            return
-        self.checkpoint.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.checkpoint.with_suffix(".tmp")
-        state = dict(self.s, elapsed=self._elapsed())
-        torch.save(
-            {
-                "system": self.system.state_dict(), "opts": {k: o.state_dict() for k, o in self.opts.items()},
-                "state": state, "best": self.best_state, "stream": self.source.state(), "rng": torch.get_rng_state(),
-                "p_source": self.p_source, "logs": dict(self._logs),  # step logs not yet in the alpha trace
-            },
-            tmp,
-        )
-        os.replace(tmp, self.checkpoint)
+    def boundary(self) -> None:
+        """A consistent, resumable point (end of an episode / epoch / phase): hooks checkpoint or stop here."""
+        for h in self.hooks:
+            h.on_boundary(self)
 
-    def load(self) -> bool:
-        """Resume from the checkpoint if one exists; True when it did."""
-        if self.checkpoint is None or not self.checkpoint.exists():
-            return False
-        ck = torch.load(self.checkpoint, map_location=self.device, weights_only=False)
+    # ------------------------------------------------------------------ exact resume
+    def snapshot(self) -> dict[str, Any]:
+        """Everything an exact resume needs: weights, optimisers, state, streams, every RNG, teacher cache."""
+        now = time.time()
+        state = dataclasses.replace(
+            self.state, train_seconds=self.state.train_seconds + now - self._t0,
+            wall_seconds=self.state.wall_seconds + now - self._wall0,
+        )
+        return {
+            "system": self.system.state_dict(), "opts": {k: o.state_dict() for k, o in self.opts.items()},
+            "state": dataclasses.asdict(state), "best": self.best_weights, "stream": self.source.state(),
+            "rng": {
+                "torch": torch.get_rng_state(), "python": random.getstate(), "numpy": np.random.get_state(),
+                "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+            },
+            "p_source": self.p_source, "logs": dict(self._logs),  # step logs not yet in the alpha trace
+        }
+
+    def restore(self, ck: dict[str, Any]) -> None:
+        """Inverse of `snapshot` (the segment clocks restart now)."""
         self.system.load_state_dict(ck["system"])
         for k, o in self.opts.items():
             o.load_state_dict(ck["opts"][k])
-        self.s, self.best_state, self.p_source = ck["state"], ck["best"], ck["p_source"]
+        state = dict(ck["state"])
+        state["curve"] = [tuple(p) for p in state["curve"]]
+        self.state = TrainState(**state)
+        self.best_weights, self.p_source = ck["best"], ck["p_source"]
         self.source.load(ck["stream"])
-        self._logs = defaultdict(list, {k: list(v) for k, v in ck.get("logs", {}).items()})
-        torch.set_rng_state(ck["rng"])
-        return True
+        self._logs = defaultdict(list, {k: list(v) for k, v in ck["logs"].items()})
+        rng = ck["rng"]
+        torch.set_rng_state(rng["torch"])
+        random.setstate(rng["python"])
+        np.random.set_state(rng["numpy"])
+        if rng["cuda"] and torch.cuda.is_available():
+            torch.cuda.set_rng_state_all(rng["cuda"])
+        self._t0 = self._wall0 = time.time()
 
     # ------------------------------------------------------------------ entry point
     def fit(self) -> FitResult:
         """Run (or resume) the method's schedule; leave the best-dev weights in the system."""
+        from .schedules import SCHEDULES
+
         torch.manual_seed(self.seed)
         self.system.to(self.device).train()
-        self.load()
-        self._t0 = time.time()
+        for h in self.hooks:
+            if isinstance(h, CheckpointHook):
+                h.load(self)
         schedule = SCHEDULES[self.method.schedule]
-        total = schedule.planned_steps(self)
-        with tqdm(total=total, disable=not self.progress, desc=self.method.name, leave=False, dynamic_ncols=True) as bar:
-            self._bar = bar
-            bar.update(min(total, self.s["source_step"] + self.s["target_step"] + self.s["warm_step"]))
-            schedule.run(self)
-            self._bar = None
-        if self.best_state is None:  # no evaluation happened (tiny budget): score the final weights
-            self._evaluate(self.s["target_step"] or self.s["source_step"])
-        self.system.load_state_dict(self.best_state)
-        self.save()
+        finished = self.state.stop.startswith("done")
+        if not finished:
+            self.state.segments += 1
+        for h in self.hooks:
+            h.on_start(self)
+        try:
+            if not finished:
+                schedule.run(self)
+                if self.best_weights is None:  # no evaluation happened (tiny budget): score the final weights
+                    self.evaluate(self.state.target_step or self.state.source_step)
+                self.state.stop = "done:" + (self.state.stop or "max_epochs")
+        finally:
+            for h in self.hooks:
+                if not isinstance(h, CheckpointHook):
+                    h.on_end(self)
+        self.system.load_state_dict(self.best_weights)
+        for h in self.hooks:
+            if isinstance(h, CheckpointHook):
+                h.on_end(self)
+        return self.result()
+
+    def result(self) -> FitResult:
+        st = self.state
+        now = time.time()
+        last = st.curve[-1][0] if st.curve else 0
         return FitResult(
-            self.s["best_dev"], self.s["best_step"], self.s["curve"], self.s["trace"], self.s["stop"] or "max_epochs",
-            {k: self.s[k] for k in ("source_step", "target_step", "warm_step", "episode")}, self._elapsed(),
-            self.s["dev_metrics"],
+            st.best_dev, st.best_step, st.curve, st.trace, st.stop.removeprefix("done:"),
+            {k: getattr(st, k) for k in ("source_step", "target_step", "warm_step", "episode")},
+            st.train_seconds + now - self._t0, st.dev_metrics, st.segments, st.wall_seconds + now - self._wall0,
+            last - st.best_step,
         )
-
-
-@dataclass(frozen=True)
-class Schedule:
-    run: Callable[[Trainer], None]
-    planned_steps: Callable[[Trainer], int]
-
-
-def _run_target(tr: Trainer) -> None:
-    n_epochs = tr.cfg.max_target_epochs
-    while tr.s["target_epoch"] < n_epochs:
-        stop = tr._target_epoch(tr.s["target_epoch"])
-        tr.s["target_epoch"] += 1
-        tr.save()
-        if stop:
-            return
-    tr._evaluate_final_step()
-
-
-def _planned_target(tr: Trainer) -> int:
-    return tr.cfg.max_target_epochs * tr.prep.target_train.n_batches(tr.cfg.batch_size)
-
-
-def _source_budget(tr: Trainer, epochs: float) -> int:
-    return max(1, math.ceil(epochs * tr.source.per_epoch))
-
-
-def _run_source(tr: Trainer) -> None:
-    """Source-only: train on source, select on target dev every eval_every source steps."""
-    budget = _source_budget(tr, tr.cfg.max_source_epochs)
-    while tr.s["source_step"] < budget:
-        tr._source_step()
-        step = tr.s["source_step"]
-        if step % tr.cfg.eval_every == 0:
-            tr._evaluate(step)
-            tr.save()
-            if tr._patience_out(step) or tr._out_of_time():
-                return
-    tr._evaluate(tr.s["source_step"])
-
-
-def _run_pretrain_finetune(tr: Trainer) -> None:
-    """Train the source tagger on source data, copy its weights into the target tagger, fine-tune on target."""
-    if tr.s["phase"] == "start":
-        budget = _source_budget(tr, tr.cfg.pretrain_epochs)
-        while tr.s["source_step"] < budget:
-            _pretrain_step(tr)
-        tr.method.after_pretrain(tr.system)  # default: copy the source tagger into the target tagger
-        tr.s["phase"] = "finetune"
-        tr.save()
-    _run_target(tr)
-
-
-def _pretrain_step(tr: Trainer) -> None:
-    """One source pre-training step on `method.pretrain_loss` (counted in source_step and pretrain_step)."""
-    batch = tr.source.next().to(tr.device)
-    tr._step("source", tr.method.pretrain_loss(tr.system, batch, tr.cfg))
-    tr.s["source_step"] += 1
-    tr.s["pretrain_step"] = tr.s.get("pretrain_step", 0) + 1
-
-
-def _run_pretrain_alternate(tr: Trainer) -> None:
-    """cfg.pretrain_epochs of source pre-training steps, then Algorithm 1 (its source budget excludes them)."""
-    budget = _source_budget(tr, tr.cfg.pretrain_epochs)
-    while tr.s["phase"] == "start" and tr.s.get("pretrain_step", 0) < budget:
-        _pretrain_step(tr)
-    _run_alternate(tr)
-
-
-def _run_alternate(tr: Trainer) -> None:
-    """Algorithm 1: optional warm-up, then episodes of I source steps followed by one target pass."""
-    cfg = tr.cfg
-    if tr.s["phase"] == "start":
-        if tr.method.warm_up and cfg.warm_up:
-            budget = _source_budget(tr, cfg.warm_up_epochs)
-            while tr.s["warm_step"] < budget:  # source CRF step, then target CRF step on the same source batch
-                batch = tr.source.next().to(tr.device)
-                loss, _ = tr.method.source_loss(tr.system, batch, cfg)
-                tr._step("source", loss)
-                tr._step("target", tr.method.warm_loss(tr.system, batch, cfg))
-                tr.s["warm_step"] += 1
-                tr.s["source_step"] += 1
-        tr.s["phase"] = "main"
-        tr.save()
-    budget = _source_budget(tr, cfg.max_source_epochs) + tr.s["warm_step"] + tr.s.get("pretrain_step", 0)
-    while tr.s["source_step"] < budget:
-        for _ in range(cfg.teach_step):
-            tr._source_step()
-        if tr._out_of_time():
-            return
-        if tr.method.uses_teacher and cfg.gradient_block and tr._teacher_due():
-            tr._refresh_teacher()
-        stop = tr._target_epoch(10_000 + tr.s["episode"])
-        tr.s["episode"] += 1
-        tr.save()
-        if stop:
-            return
-    tr._evaluate_final_step()
-
-
-def _planned_alternate(tr: Trainer) -> int:
-    cfg = tr.cfg
-    warm = _source_budget(tr, cfg.warm_up_epochs) * 2 if tr.method.warm_up and cfg.warm_up else 0
-    src = _source_budget(tr, cfg.max_source_epochs)
-    episodes = math.ceil(src / cfg.teach_step)
-    return warm + src + episodes * tr.prep.target_train.n_batches(cfg.batch_size)
-
-
-SCHEDULES: dict[str, Schedule] = {
-    "target": Schedule(_run_target, _planned_target),
-    "source": Schedule(_run_source, lambda tr: _source_budget(tr, tr.cfg.max_source_epochs)),
-    "pretrain_finetune": Schedule(
-        _run_pretrain_finetune, lambda tr: _source_budget(tr, tr.cfg.pretrain_epochs) + _planned_target(tr)
-    ),
-    "alternate": Schedule(_run_alternate, _planned_alternate),
-    "pretrain_alternate": Schedule(
-        _run_pretrain_alternate, lambda tr: _source_budget(tr, tr.cfg.pretrain_epochs) + _planned_alternate(tr)
-    ),
-}

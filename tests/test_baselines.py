@@ -20,8 +20,8 @@ from fgkf_core.train import Trainer, prepare
 
 CPU = torch.device("cpu")
 NEW_METHODS = ["pretrained_embedding", "fgkf_pe", "linear_projection", "domain_mask", "nal", "amcl"]
-#: the smoke profile on smaller slices (2 shared CPU cores); max_minutes off so step counts never depend on speed
-TINY = dict(source_limit=192, target_limit=96, eval_limit=50, teach_step=2, max_target_epochs=3, max_minutes=None)
+#: the smoke profile on smaller slices (2 shared CPU cores)
+TINY = dict(source_limit=192, target_limit=96, eval_limit=50, teach_step=2, max_target_epochs=3)
 
 
 @pytest.fixture(scope="module")
@@ -36,7 +36,7 @@ def make(data, method: str | Method, seed: int = 1, **overrides):
     m = get_method(method) if isinstance(method, str) else method
     torch.manual_seed(seed)
     ctx = BuildContext(len(prep.encoder.vocab), len(prep.encoder.tags), data.task.features, data.task.max_len)
-    return Trainer(m, m.build(cfg, ctx), prep, cfg, seed, CPU, progress=False), prep, cfg
+    return Trainer(m, m.build(cfg, ctx), prep, cfg, seed, CPU), prep, cfg
 
 
 def first_batch(prep, split: str = "target_train"):
@@ -57,7 +57,7 @@ def same(a: dict, b: dict) -> bool:
 @pytest.mark.parametrize("method", NEW_METHODS)
 def test_method_runs_smoke(method, data_dir, tmp_path):
     rec = fgkf_core.run(
-        "pos_en", method, profile="smoke", results_dir=tmp_path, progress=False, data_dir=data_dir, max_minutes=None
+        "pos_en", method, profile="smoke", results_dir=tmp_path, progress=False, data_dir=data_dir
     )
     assert rec["method"] == method and rec["profile"] == "smoke"
     cfg = rec["config"]
@@ -226,7 +226,7 @@ def test_pretrained_embedding_target_starts_from_pretrained_embedding(pos_en, sh
     src_lstm0 = snapshot(tr.system.source.lstm)
     tr.fit()
     seen = probe.seen
-    assert seen is not None and tr.s["pretrain_step"] > 0
+    assert seen is not None and tr.state.pretrain_step > 0
     assert not same(seen["emb"], emb0)  # the embedding changed (source pre-training) before target training
     assert same(seen["emb"], seen["src_emb"])  # it is the source-trained embedding
     assert same(seen["lstm"], lstm0)  # ... but the target BiLSTM was not copied from the source tagger

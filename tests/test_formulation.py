@@ -17,8 +17,8 @@ from fgkf_core.train import Trainer, prepare
 
 CPU = torch.device("cpu")
 CTX = BuildContext(vocab_size=50, n_tags=6, features="word", max_len=60)
-#: smoke slices made smaller for Trainer-level checks; max_minutes off so step counts never depend on speed
-TINY = dict(source_limit=192, target_limit=96, eval_limit=50, teach_step=1, max_target_epochs=1, max_minutes=None)
+#: smoke slices made smaller for Trainer-level checks
+TINY = dict(source_limit=192, target_limit=96, eval_limit=50, teach_step=1, max_target_epochs=1)
 
 
 @pytest.fixture(scope="module")
@@ -49,7 +49,7 @@ def make_trainer(data, method: str, **overrides):
     m = get_method(method)
     torch.manual_seed(1)
     ctx = BuildContext(len(prep.encoder.vocab), len(prep.encoder.tags), data.task.features, data.task.max_len)
-    return Trainer(m, m.build(cfg, ctx), prep, cfg, 1, CPU, progress=False), prep, cfg
+    return Trainer(m, m.build(cfg, ctx), prep, cfg, 1, CPU), prep, cfg
 
 
 def relevance(p_target: list[float], T: int = 5, seed: int = 0) -> tuple[Relevance, torch.Tensor]:
@@ -216,7 +216,7 @@ def test_l2_and_lr_reach_the_optimiser(pos_en, l2):
     batch = next(iter(prep.target_train.batches(16)))
     emit0, lstm0 = system.target.emit.weight.detach().clone(), system.target.lstm.weight_hh_l0.detach().clone()
     _, e = system.target(batch.ids, batch.mask)
-    tr._step("target", 0.0 * e.sum())  # the task loss contributes nothing: only the L2 term can move weights
+    tr.optimise("target", 0.0 * e.sum())  # the task loss contributes nothing: only the L2 term can move weights
     emit1 = system.target.emit.weight.detach()
     assert torch.equal(system.target.lstm.weight_hh_l0, lstm0)  # not under L2
     if l2 == 0:
@@ -245,8 +245,8 @@ def _script_source_scores(tr, scores: list[float]):
 def test_ps_refresh_on_source_improve_teacher_due(pos_en):
     tr, _, _ = make_trainer(pos_en, "basic_kd", ps_refresh="on_source_improve")
     calls = _script_source_scores(tr, [50.0, 50.0, 60.0, 55.0, 61.0])
-    assert [tr._teacher_due() for _ in range(5)] == [True, False, True, False, True]  # strict improvement only
-    assert calls == ["target_dev"] * 5 and tr.s["teacher_best"] == 61.0
+    assert [tr.teacher_due() for _ in range(5)] == [True, False, True, False, True]  # strict improvement only
+    assert calls == ["target_dev"] * 5 and tr.state.teacher_best == 61.0
     every, _, _ = make_trainer(pos_en, "basic_kd", ps_refresh="every_teach")
     calls = _script_source_scores(every, [])
     assert all(every._teacher_due() for _ in range(3)) and calls == []  # never scores the source model
@@ -256,15 +256,15 @@ def test_ps_refresh_on_source_improve_teacher_due(pos_en):
 def test_ps_refresh_counts_cache_refreshes_in_algorithm_1(pos_en, mode, expected):
     tr, prep, cfg = make_trainer(pos_en, "basic_kd", ps_refresh=mode)
     _script_source_scores(tr, [10.0, 10.0, 20.0])
-    refreshed, real = [], tr._refresh_teacher
+    refreshed, real = [], tr.refresh_teacher
 
     def counting():
         real()
         refreshed.append(tr.p_source)
 
-    tr._refresh_teacher = counting
+    tr.refresh_teacher = counting
     tr.fit()
-    assert tr.s["episode"] == 3 == math.ceil(prep.source_train.n_batches(cfg.batch_size) / cfg.teach_step)
+    assert tr.state.episode == 3 == math.ceil(prep.source_train.n_batches(cfg.batch_size) / cfg.teach_step)
     assert len(refreshed) == expected
     assert tr.p_source is refreshed[-1]
 
@@ -274,7 +274,7 @@ def test_ps_refresh_counts_cache_refreshes_in_algorithm_1(pos_en, mode, expected
 
 def test_code_formulation_smoke_run(data_dir, tmp_path):
     rec = fgkf_core.run("pos_en", "fgkf", profile="smoke", formulation="code", results_dir=tmp_path, progress=False,
-                        data_dir=data_dir, max_minutes=None)
+                        data_dir=data_dir)
     c = rec["config"]
     assert rec["formulation"] == "code" and c["lr"] == 0.001 and c["emb_dropout"] == 0.8
     switches = (c["sample_weight"], c["loss_split"], c["domain_clf"], c["elem_map"])
@@ -300,9 +300,9 @@ ABLATIONS = [
 @pytest.mark.parametrize("key,value", ABLATIONS)
 def test_fgkf_ablation_runs_and_is_recorded(data_dir, tmp_path, key, value):
     rec = fgkf_core.run("pos_en", "fgkf", profile="smoke", results_dir=tmp_path, progress=False, data_dir=data_dir,
-                        max_minutes=None, **{key: value})
+                        **{key: value})
     assert rec["config"][key] == value and rec["config_layers"]["overrides"][key] == value
-    default, _ = resolve("pos_en", "smoke", max_minutes=None)
+    default, _ = resolve("pos_en", "smoke")
     assert getattr(default, key) != value and rec["config_hash"] != default.hash()
     assert f"smoke-{rec['config_hash']}-s1" in str(list((tmp_path / "runs" / "pos_en" / "fgkf").glob("*.json"))[0])
     assert 0.0 <= rec["test"]["score"] <= 100.0 and rec["stop_reason"] == "max_epochs"

@@ -11,7 +11,7 @@ import pytest
 import fgkf_core
 from fgkf_core import runs as runs_mod
 from fgkf_core.config import Config, resolve
-from fgkf_core.runs import RunSpec, load_records, load_relevance, record_path, sweep
+from fgkf_core.runs import RunSpec, load_records, load_relevance, sweep
 from fgkf_core.methods import METHODS
 from fgkf_core.tasks import custom_task
 from fgkf_core.train import Trainer
@@ -37,8 +37,7 @@ def record(results, data_dir) -> dict:
 
 
 def _path(results: Path, **overrides) -> Path:
-    cfg, _ = resolve("ner_en", "smoke", **overrides)
-    return record_path(results, "ner_en", "fgkf", "smoke", cfg.hash(), 1)
+    return runs_mod.locate("ner_en", "fgkf", 1, "smoke", results_dir=results, **overrides).record
 
 
 def _fail(*args, **kwargs):
@@ -67,7 +66,8 @@ def test_record_fields(record, results, data_dir):
     assert sizes == {"source_train": 400, "target_train": 200, "target_dev": 100, "target_test": 100}
     # the file on disk is the record
     path = _path(results)
-    assert path.exists() and path.name == f"smoke-{cfg.hash()}-s1.json"
+    assert path.exists() and path.name == f"smoke-{record['run_key']}-s1.json"
+    assert record["segments"] == 1 and record["resumed"] is False and record["threads"] == 1
     on_disk = json.loads(path.read_text())
     assert on_disk["config_hash"] == record["config_hash"] and on_disk["test"] == record["test"]
 
@@ -112,7 +112,7 @@ def test_second_identical_call_does_not_train(record, results, monkeypatch):
     assert (path.stat().st_mtime_ns, path.read_bytes()) == before
     # sweeps skip it too
     out = sweep([RunSpec("ner_en", "fgkf", 1)], profile="smoke", results_dir=results, progress=False)
-    assert out == [f"ner_en/fgkf/s1: test {record['test']['score']:.2f}"]
+    assert out == [f"ner_en/fgkf/s1: test {record['test']['score']:.2f} (already recorded: {path})"]
 
 
 def test_different_override_different_path(record, results, monkeypatch):
@@ -134,7 +134,7 @@ def test_different_override_different_path(record, results, monkeypatch):
 
 def test_failure_mid_training_leaves_no_record_then_resumes(record, tmp_path, monkeypatch, data_dir):
     calls = {"n": 0}
-    original = Trainer._target_step
+    original = Trainer.target_step
 
     def flaky(self, batch):
         calls["n"] += 1
@@ -142,7 +142,7 @@ def test_failure_mid_training_leaves_no_record_then_resumes(record, tmp_path, mo
             raise RuntimeError("simulated crash")
         return original(self, batch)
 
-    monkeypatch.setattr(Trainer, "_target_step", flaky)
+    monkeypatch.setattr(Trainer, "target_step", flaky)
     with pytest.raises(RuntimeError, match="simulated crash"):
         fgkf_core.run(task="ner_en", method="fgkf", seed=1, profile="smoke", results_dir=tmp_path, progress=False,
                       device="cpu")
@@ -157,6 +157,7 @@ def test_failure_mid_training_leaves_no_record_then_resumes(record, tmp_path, mo
     # the resumed run is the uninterrupted one
     assert rec["dev_curve"] == record["dev_curve"] and rec["alpha_trace"] == record["alpha_trace"]
     assert rec["steps"] == record["steps"] and rec["test"] == record["test"]
+    assert rec["resumed"] is True and rec["segments"] == 2
 
 
 def test_unknown_names_list_valid_ones(tmp_path, monkeypatch):

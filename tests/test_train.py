@@ -10,6 +10,7 @@ import torch
 from fgkf_core.config import resolve
 from fgkf_core.methods import BuildContext, get_method
 from fgkf_core.tasks import load_task
+from fgkf_core.hooks import CheckpointHook, RunPaused, TimeBudgetHook
 from fgkf_core.train import Stream, Trainer, predict, prepare
 
 CPU = torch.device("cpu")
@@ -26,8 +27,7 @@ def ner_en(data_dir):
 
 
 def make(data, method: str, seed: int = 1, checkpoint=None, init_seed: int | None = None, **overrides):
-    """(trainer, prepared data, cfg) for a smoke-sized run; max_minutes off so results never depend on speed."""
-    overrides.setdefault("max_minutes", None)
+    """(trainer, prepared data, cfg) for a smoke-sized run (a CheckpointHook when `checkpoint` is given)."""
     cfg, _ = resolve(data.task.name, "smoke", **overrides)
     small = data.limited(cfg.source_limit, cfg.target_limit, cfg.eval_limit)
     prep = prepare(small, cfg)
@@ -35,7 +35,8 @@ def make(data, method: str, seed: int = 1, checkpoint=None, init_seed: int | Non
     torch.manual_seed(seed if init_seed is None else init_seed)
     ctx = BuildContext(len(prep.encoder.vocab), len(prep.encoder.tags), data.task.features, data.task.max_len)
     system = m.build(cfg, ctx)
-    return Trainer(m, system, prep, cfg, seed, CPU, progress=False, checkpoint=checkpoint), prep, cfg
+    hooks = [CheckpointHook(checkpoint)] if checkpoint is not None else []
+    return Trainer(m, system, prep, cfg, seed, CPU, hooks=hooks), prep, cfg
 
 
 def params(system) -> dict[str, torch.Tensor]:
@@ -109,11 +110,31 @@ def test_source_only_and_pretrain_schedules(pos_en):
     assert res.steps["target_step"] == prep.target_train.n_batches(cfg.batch_size)
 
 
-def test_time_budget_stops_training(pos_en):
-    tr, _, _ = make(pos_en, "target_only", max_minutes=1e-9, max_target_epochs=50)
-    res = tr.fit()
-    assert res.stop_reason == "time_budget"
-    assert res.steps["target_step"] == 1 and res.dev_curve  # stopped after the first step, still scored
+def test_time_budget_pauses_at_a_checkpoint_and_resumes_to_the_same_result(pos_en, tmp_path):
+    ref, _, _ = make(pos_en, "target_only", max_target_epochs=3)
+    expected = ref.fit()
+    ck = tmp_path / "run.pt"
+    tr, prep, cfg = make(pos_en, "target_only", checkpoint=ck, max_target_epochs=3)
+    tr.hooks.append(TimeBudgetHook(1e-9))
+    with pytest.raises(RunPaused):
+        tr.fit()  # stops at the first boundary: one epoch done, saved, no result
+    saved = torch.load(ck, weights_only=False)["state"]
+    assert saved["target_epoch"] == 1 and saved["stop"] == ""
+    again, _, _ = make(pos_en, "target_only", checkpoint=ck, max_target_epochs=3, init_seed=7)
+    res = again.fit()
+    assert res.dev_curve == expected.dev_curve and res.segments == 2
+    assert res.stop_reason == "max_epochs"
+
+
+def test_no_profile_stops_on_a_wall_clock():
+    from dataclasses import fields
+
+    from fgkf_core.config import PROFILES, Config
+
+    names = {f.name for f in fields(Config)}
+    assert not any("minute" in n or "second" in n or "time" in n for n in names)
+    for profile in PROFILES.values():
+        assert not any("minute" in k or "second" in k or "time" in k for k in profile)
 
 
 def test_early_stopping_patience(pos_en):
@@ -182,15 +203,15 @@ class Interrupt(Exception):
 
 
 def _interrupt_when(monkeypatch, key: str, value: int):
-    """Make Trainer._target_epoch raise once state[key] reaches value (i.e. just after a checkpoint)."""
-    original = Trainer._target_epoch
+    """Make Trainer.target_epoch raise once state.<key> reaches value (i.e. just after a checkpoint)."""
+    original = Trainer.target_epoch
 
     def patched(self, rng_offset):
-        if self.s[key] >= value:
-            raise Interrupt(f"{key}={self.s[key]}")
+        if getattr(self.state, key) >= value:
+            raise Interrupt(f"{key}={getattr(self.state, key)}")
         return original(self, rng_offset)
 
-    monkeypatch.setattr(Trainer, "_target_epoch", patched)
+    monkeypatch.setattr(Trainer, "target_epoch", patched)
 
 
 @pytest.mark.parametrize(
@@ -206,7 +227,7 @@ def test_checkpoint_resume_continues_where_it_stopped(pos_en, tmp_path, monkeypa
     ref_tr, _, _ = make(pos_en, method, checkpoint=tmp_path / "ref.pt", **overrides)
     ref = ref_tr.fit()
     ref_params = params(ref_tr.system)
-    assert (tmp_path / "ref.pt").exists() and not list(tmp_path.glob("*.tmp"))
+    assert (tmp_path / "ref.pt").exists() and not list(tmp_path.glob("*.tmp")) and not list(tmp_path.glob(".*.tmp"))
 
     # the same run, killed after two epochs/episodes
     ck = tmp_path / "run.pt"
@@ -226,8 +247,8 @@ def test_checkpoint_resume_continues_where_it_stopped(pos_en, tmp_path, monkeypa
     # a fresh trainer with differently initialised weights picks the run up from the checkpoint
     resumed_tr, _, _ = make(pos_en, method, checkpoint=ck, init_seed=99, **overrides)
     calls = []
-    original = Trainer._target_step
-    monkeypatch.setattr(Trainer, "_target_step", lambda self, b: (calls.append(1), original(self, b))[1])
+    original = Trainer.target_step
+    monkeypatch.setattr(Trainer, "target_step", lambda self, b: (calls.append(1), original(self, b))[1])
     res = resumed_tr.fit()
     monkeypatch.undo()
     assert len(calls) == ref.steps["target_step"] - 2 * n_batches  # only the remaining steps ran
@@ -243,6 +264,6 @@ def test_finished_checkpoint_is_not_retrained(pos_en, tmp_path, monkeypatch):
     tr, _, _ = make(pos_en, "target_only", checkpoint=ck, max_target_epochs=2)
     first = tr.fit()
     again, _, _ = make(pos_en, "target_only", checkpoint=ck, max_target_epochs=2)
-    monkeypatch.setattr(Trainer, "_target_step", lambda self, b: pytest.fail("a finished run trained again"))
+    monkeypatch.setattr(Trainer, "target_step", lambda self, b: pytest.fail("a finished run trained again"))
     second = again.fit()
     assert second.dev_curve == first.dev_curve and second.best_dev == first.best_dev

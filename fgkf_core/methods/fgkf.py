@@ -32,6 +32,7 @@ class FGKF(Method):
         rel_kw = dict(
             kind=cfg.relevance, n_capsules=cfg.n_capsules, capsule_dim=cfg.capsule_dim, iters=cfg.routing_iters,
             mlp_hidden=cfg.mlp_hidden, mlp_dropout=cfg.mlp_dropout, classifier_input=cfg.domain_clf,
+            compiled_routing=cfg.compile_routing,
         )
         system.relevance = RelevanceModule(h, **rel_kw)
         if cfg.domain_clf == "one_class_caps":

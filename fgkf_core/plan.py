@@ -1,0 +1,139 @@
+"""A study plan (YAML, e.g. `study/full.yaml`): prioritised tiers of runs, and the resumable queue that runs them.
+
+`run_plan` trains the missing runs tier by tier with N workers x T threads, skips recorded ones, logs
+done/total with an ETA from the wall times measured so far, and holds a queue lock so that a second
+queue started on the same results folder exits at once instead of competing for the cores.
+"""
+from __future__ import annotations
+
+import fcntl
+import itertools
+import os
+import time
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+import yaml
+
+from .runs import RunSpec, _run_spec, default_results_dir, locate
+from .validate import check_threads
+
+GROUP_KEYS = {"tasks", "methods", "seeds", "overrides", "variants", "grid", "formulation"}
+
+
+@dataclass(frozen=True)
+class Tier:
+    """A named, ordered list of runs."""
+
+    name: str
+    specs: tuple[RunSpec, ...]
+
+
+@dataclass(frozen=True)
+class Plan:
+    profile: str
+    tiers: tuple[Tier, ...]
+
+
+def _group_specs(group: dict[str, Any], where: str) -> list[RunSpec]:
+    """tasks x methods x variants x grid x seeds of one group, seed-major (seed 1 of everything first)."""
+    unknown = set(group) - GROUP_KEYS
+    if unknown:
+        raise ValueError(f"{where}: unknown keys {sorted(unknown)}; valid: {sorted(GROUP_KEYS)}")
+    for key in ("tasks", "methods", "seeds"):
+        if not isinstance(group.get(key), list) or not group[key]:
+            raise ValueError(f"{where}: '{key}' must be a non-empty list, got {group.get(key)!r}")
+    base = dict(group.get("overrides") or {})
+    variants = [dict(v) for v in group.get("variants") or [{}]]
+    grid = group.get("grid") or {}
+    combos = [dict(zip(grid, values)) for values in itertools.product(*grid.values())] if grid else [{}]
+    form = group.get("formulation", "paper")
+    return [
+        RunSpec(t, m, s, {**base, **v, **c}, form)
+        for s in group["seeds"] for t in group["tasks"] for m in group["methods"] for v in variants for c in combos
+    ]
+
+
+def load_plan(path: str | Path) -> Plan:
+    """Parse and check a plan file; errors name the file and the tier/group at fault."""
+    path = Path(path)
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError) as err:
+        raise ValueError(f"{path}: cannot read plan ({err})") from None
+    if not isinstance(raw, dict) or "tiers" not in raw:
+        raise ValueError(f"{path}: expected a mapping with 'profile' and 'tiers'")
+    tiers = []
+    for i, tier in enumerate(raw["tiers"], 1):
+        groups = tier.get("groups") or []
+        specs = [s for j, g in enumerate(groups, 1) for s in _group_specs(g, f"{path}: tier {i} group {j}")]
+        tiers.append(Tier(str(tier.get("name", i)), tuple(specs)))
+    return Plan(str(raw.get("profile", "full")), tuple(tiers))
+
+
+def _fmt_hours(seconds: float) -> str:
+    return f"{seconds / 3600:.1f} h" if seconds >= 3600 else f"{seconds / 60:.0f} min"
+
+
+def run_plan(
+    path: str | Path, workers: int = 2, threads: int = 1, tiers: list[int] | None = None,
+    log: Callable[[str], None] = print, **common: Any,
+) -> int:
+    """Run the plan's missing runs (optionally only some tiers, 1-based); returns how many were trained."""
+    check_threads(threads)
+    cores = os.cpu_count() or 1
+    if workers * threads > cores:
+        raise ValueError(f"{workers} workers x {threads} threads exceed the {cores} CPU cores of this machine")
+    plan = load_plan(path)
+    results = Path(common.get("results_dir") or default_results_dir())
+    lock = results / "checkpoints" / "queue.lock"
+    lock.parent.mkdir(parents=True, exist_ok=True)
+    with open(lock, "a+") as fh:
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            log(f"another queue holds {lock}; exiting")
+            return 0
+        return _run_locked(plan, workers, threads, tiers, log, dict(common, results_dir=results))
+
+
+def _run_locked(plan: Plan, workers: int, threads: int, tiers: list[int] | None, log: Callable[[str], None],
+                common: dict[str, Any]) -> int:
+    chosen = [t for i, t in enumerate(plan.tiers, 1) if tiers is None or i in tiers]
+    todo: list[tuple[str, RunSpec]] = []
+    total = 0
+    for tier in chosen:
+        for spec in tier.specs:
+            total += 1
+            loc = locate(spec.task, spec.method, spec.seed, plan.profile, spec.formulation,
+                         common.get("data_dir"), common["results_dir"], **spec.overrides)
+            if not loc.record.exists():
+                todo.append((tier.name, spec))
+    log(f"plan: {total} runs in {len(chosen)} tiers, {total - len(todo)} recorded, {len(todo)} to train "
+        f"({workers} workers x {threads} thread)")
+    kw = dict(common, profile=plan.profile, threads=threads, progress=False)
+    t0, walls, done = time.time(), [], 0
+    import multiprocessing as mp
+
+    with ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("spawn")) as pool:
+        pending = {}
+        queue = list(todo)
+        while queue or pending:
+            while queue and len(pending) < workers:
+                name, spec = queue.pop(0)
+                pending[pool.submit(_run_spec, (spec, kw))] = (name, spec, time.time())
+            finished, _ = wait(pending, return_when=FIRST_COMPLETED)
+            for fut in finished:
+                name, spec, started = pending.pop(fut)
+                done += 1
+                walls.append(time.time() - started)
+                eta = sum(walls) / len(walls) * (len(todo) - done) / workers
+                try:
+                    line = fut.result()
+                except Exception as err:  # noqa: BLE001 - one failed run must not stop the queue
+                    line = f"{spec.task}/{spec.method}/s{spec.seed} {spec.overrides}: FAILED {type(err).__name__}: {err}"
+                log(f"[{done}/{len(todo)}] tier {name} | {line} | elapsed {_fmt_hours(time.time() - t0)}, "
+                    f"ETA ~{_fmt_hours(eta)}")
+    return done

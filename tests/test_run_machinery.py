@@ -1,0 +1,214 @@
+"""Run machinery a long study depends on: exact resume after a kill, data identity, concurrency, damaged
+state and argument errors raised before any training."""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+import fgkf_core
+from fgkf_core import cli
+from fgkf_core import runs as runs_mod
+from fgkf_core.hooks import CheckpointError
+from fgkf_core.tasks import custom_task
+
+from conftest import write_tsv
+
+ROOT = Path(__file__).resolve().parents[1]
+#: fields that describe the process, not the result
+VOLATILE = {"started_at", "wall_seconds", "train_seconds", "resumed", "segments", "_path", "_skipped"}
+
+
+def _cli(*args: str, data_dir: Path | None = None) -> subprocess.Popen:
+    env = dict(os.environ, OMP_NUM_THREADS="1", CUDA_VISIBLE_DEVICES="")
+    if data_dir is not None:
+        env["FGKF_DATA"] = str(data_dir)
+    return subprocess.Popen([sys.executable, "-m", "fgkf_core", *args], cwd=ROOT, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def _record(results: Path) -> dict:
+    (path,) = (results / "runs").rglob("*.json")
+    return json.loads(path.read_text())
+
+
+def _stable(rec: dict) -> dict:
+    return {k: v for k, v in rec.items() if k not in VOLATILE}
+
+
+# ----------------------------------------------------------------------------- exact resume
+
+
+@pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGINT])
+def test_killed_run_resumes_bitwise(tmp_path, data_dir, sig):
+    """Kill a run after its second checkpoint, run it again: the record equals an uninterrupted run's."""
+    args = ["run", "--task", "pos_en", "--method", "fgkf", "--profile", "smoke", "--quiet",
+            "--set", "max_source_epochs=2", "eval_every=2"]
+    ref = _cli(*args, "--results-dir", str(tmp_path / "ref"), data_dir=data_dir)
+    assert ref.wait(timeout=300) == 0, ref.stderr.read()
+    killed = _cli(*args, "--results-dir", str(tmp_path / "k"), data_dir=data_dir)
+    seen: set[int] = set()
+    deadline = time.time() + 240
+    while len(seen) < 3 and time.time() < deadline and killed.poll() is None:  # wait for a few checkpoints
+        for ck in (tmp_path / "k" / "checkpoints").rglob("*.pt"):
+            seen.add(ck.stat().st_mtime_ns)
+        time.sleep(0.01)
+    killed.send_signal(sig)
+    killed.wait(timeout=60)
+    assert not list((tmp_path / "k" / "runs").rglob("*.json")), "the run finished before it was killed"
+    assert list((tmp_path / "k" / "checkpoints").rglob("*.pt"))
+    again = _cli(*args, "--results-dir", str(tmp_path / "k"), data_dir=data_dir)
+    assert again.wait(timeout=300) == 0, again.stderr.read()
+    a, b = _record(tmp_path / "ref"), _record(tmp_path / "k")
+    assert b["resumed"] is True and b["segments"] == 2 and a["segments"] == 1
+    assert _stable(a) == _stable(b)  # every number: dev curve, alpha trace, steps, test scores
+
+
+# ----------------------------------------------------------------------------- identity
+
+
+def _pair(root: Path, bump: int = 0) -> tuple[Path, Path]:
+    sents = [[(f"w{(i * 7 + j + bump) % 11}", "A" if (i + j) % 3 else "B") for j in range(2 + i % 4)] for i in range(50)]
+    src, tgt = root / "src", root / "tgt"
+    write_tsv(src / "train.tsv", sents[:30])
+    write_tsv(tgt / "train.tsv", sents[:30])
+    write_tsv(tgt / "dev.tsv", sents[30:40])
+    write_tsv(tgt / "test.tsv", sents[40:])
+    return src, tgt
+
+
+TINY = dict(profile="smoke", progress=False, max_target_epochs=1, device="cpu")
+
+
+def test_run_key_follows_data_content(tmp_path):
+    src, tgt = _pair(tmp_path / "a")
+    res = tmp_path / "res"
+    first = fgkf_core.run(custom_task(src, tgt, "tags"), "target_only", results_dir=res, **TINY)
+    # same folder names, other content: another run
+    src2, tgt2 = _pair(tmp_path / "b", bump=3)
+    other = fgkf_core.run(custom_task(src2, tgt2, "tags"), "target_only", results_dir=res, **TINY)
+    assert other["run_key"] != first["run_key"] and not other.get("_skipped")
+    # an edited test.tsv: another run too, never the old record
+    text = (tgt / "test.tsv").read_text().replace("w1\tA", "w1\tB", 1)
+    (tgt / "test.tsv").write_text(text)
+    edited = fgkf_core.run(custom_task(src, tgt, "tags"), "target_only", results_dir=res, **TINY)
+    assert edited["run_key"] != first["run_key"] and not edited.get("_skipped")
+    # unchanged data: the record comes back without training
+    (tgt / "test.tsv").write_text(text)
+    same = fgkf_core.run(custom_task(src, tgt, "tags"), "target_only", results_dir=res, **TINY)
+    assert same["_skipped"] and same["run_key"] == edited["run_key"]
+    assert len(list((res / "runs").rglob("*.json"))) == 3
+
+
+def test_two_concurrent_identical_runs_share_one_record(tmp_path, data_dir):
+    args = ["run", "--task", "ner_en", "--method", "target_only", "--profile", "smoke", "--quiet",
+            "--results-dir", str(tmp_path)]
+    procs = [_cli(*args, data_dir=data_dir) for _ in range(2)]
+    outs = [(p.wait(timeout=300), p.stdout.read(), p.stderr.read()) for p in procs]
+    assert [rc for rc, _, _ in outs] == [0, 0], outs
+    assert sorted(out.splitlines()[0].split(":")[0] for _, out, _ in outs) == ["already recorded", "record"]
+    assert len(list((tmp_path / "runs").rglob("*.json"))) == 1
+    assert not [p for p in tmp_path.rglob("*") if p.name.endswith(".tmp")]
+
+
+def test_duplicate_sweep_entries_run_once(tmp_path, data_dir):
+    spec = runs_mod.RunSpec("ner_en", "target_only", 1)
+    lines = runs_mod.sweep([spec, spec], profile="smoke", results_dir=tmp_path, progress=False)
+    assert len(lines) == 1 and "trained" in lines[0]
+
+
+# ----------------------------------------------------------------------------- damaged state
+
+
+def test_corrupt_record_is_named_and_force_replaces_it(tmp_path):
+    src, tgt = _pair(tmp_path / "d")
+    task = custom_task(src, tgt, "tags")
+    rec = fgkf_core.run(task, "target_only", results_dir=tmp_path / "res", **TINY)
+    path = Path(rec["_path"])
+    path.write_text(path.read_text()[:100])  # truncated
+    with pytest.raises(ValueError, match=str(path)):
+        fgkf_core.run(task, "target_only", results_dir=tmp_path / "res", **TINY)
+    again = fgkf_core.run(task, "target_only", results_dir=tmp_path / "res", force=True, **TINY)
+    assert _stable(again) == _stable(rec)
+
+
+def test_corrupt_checkpoint_is_named_and_unfit_one_is_discarded(tmp_path, capsys):
+    src, tgt = _pair(tmp_path / "c")
+    task = custom_task(src, tgt, "tags")
+    res = tmp_path / "res"
+    loc = runs_mod.locate(task, "target_only", 1, "smoke", results_dir=res, max_target_epochs=1)
+    loc.checkpoint.parent.mkdir(parents=True)
+    loc.checkpoint.write_bytes(b"PK\x03\x04 not a checkpoint")
+    with pytest.raises(CheckpointError, match=str(loc.checkpoint)):
+        fgkf_core.run(task, "target_only", results_dir=res, **TINY)
+    assert not loc.record.exists()
+    # a checkpoint of another model (other sizes): discarded with a message, training starts afresh
+    torch.save({"system": {"target.emit.weight": torch.zeros(3, 3)}, "opts": {}, "state": {}}, loc.checkpoint)
+    rec = fgkf_core.run(task, "target_only", results_dir=res, **TINY)
+    assert "discarding checkpoint" in capsys.readouterr().out and rec["segments"] == 1
+    fresh = fgkf_core.run(task, "target_only", results_dir=tmp_path / "fresh", **TINY)
+    assert _stable(rec) == _stable(fresh)
+
+
+# ----------------------------------------------------------------------------- argument errors
+
+
+def _bad_tag_data(root: Path) -> Path:
+    src, tgt = _pair(root)
+    lines = (tgt / "dev.tsv").read_text().splitlines()
+    lines[4] = "w3\tB-PER"  # line 5: a BIO tag in a POS-style ("tags") file is fine ...
+    (tgt / "dev.tsv").write_text("\n".join(lines) + "\n")
+    return root
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--device", "cuda"], "CUDA is not available"),
+    (["--threads", "-3"], "threads: expected a positive integer, got -3"),
+    (["--set", "lr=abc"], "config lr: expected float, got 'abc'"),
+    (["--set", "batch_size=0"], "config batch_size: expected a value >= 1, got 0"),
+    (["--set", "kd_alpha=0.3"], "method 'target_only' ignores it"),
+    (["--set", "ps_refresh=every_tech"], "expected one of 'every_teach', 'on_source_improve'"),
+])
+def test_bad_arguments_fail_before_training(tmp_path, capsys, argv, message, data_dir):
+    rc = cli.main(["run", "--task", "ner_en", "--method", "target_only", "--profile", "smoke", "--quiet",
+                   "--results-dir", str(tmp_path / "res"), *argv])
+    err = capsys.readouterr().err
+    assert rc == 2 and message in err and len(err.strip().splitlines()) == 1, err
+    assert not list(tmp_path.rglob("*.pt")) and not list(tmp_path.rglob("*.json"))
+
+
+def test_unwritable_results_dir(tmp_path, capsys, data_dir):
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    rc = cli.main(["run", "--task", "ner_en", "--method", "target_only", "--profile", "smoke", "--quiet",
+                   "--results-dir", str(blocker / "res")])
+    err = capsys.readouterr().err
+    assert rc == 2 and f"results dir {blocker / 'res'} is not writable" in err
+
+
+@pytest.mark.parametrize("split, line, tag, scheme", [
+    ("train", 3, "X", "bmes"), ("dev", 5, "B_PER", "bio"), ("test", 2, "I-", "bio"),
+])
+def test_invalid_tag_names_file_and_line(tmp_path, capsys, split, line, tag, scheme):
+    good = {"bmes": "S", "bio": "O"}[scheme]
+    sents = [[(f"c{i}{j}", good) for j in range(3)] for i in range(30)]
+    src, tgt = tmp_path / "src", tmp_path / "tgt"
+    write_tsv(src / "train.tsv", sents)
+    for name in ("train", "dev", "test"):
+        write_tsv(tgt / f"{name}.tsv", sents[:10])
+    path = tgt / f"{split}.tsv"
+    lines = path.read_text().splitlines()
+    lines[line - 1] = f"{lines[line - 1].split(chr(9))[0]}\t{tag}"
+    path.write_text("\n".join(lines) + "\n")
+    rc = cli.main(["run", "--source-dir", str(src), "--target-dir", str(tgt), "--scheme", scheme,
+                   "--method", "target_only", "--profile", "smoke", "--quiet", "--results-dir", str(tmp_path / "r")])
+    err = capsys.readouterr().err
+    assert rc == 2 and f"{path}:{line}: tag {tag!r}" in err, err
+    assert not (tmp_path / "r" / "runs").exists()
