@@ -118,7 +118,9 @@ class AMCL(Method):
     def build(self, cfg: Config, ctx: BuildContext) -> AMCLSystem:
         return AMCLSystem(cfg, ctx)
 
-    def adversarial_loss(self, system: AMCLSystem, shared: torch.Tensor, mask: torch.Tensor, domain: int) -> torch.Tensor:
+    def adversarial_loss(
+        self, system: AMCLSystem, shared: torch.Tensor, mask: torch.Tensor, domain: int
+    ) -> torch.Tensor:
         """Discriminator cross-entropy on max-pooled shared states, through the gradient reversal layer."""
         pooled = masked_max(shared, mask)  # [B, 2H]
         logits = system.discriminator(grad_reverse(pooled) if self.reverse else pooled)  # [B, 2]
