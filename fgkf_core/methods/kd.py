@@ -30,4 +30,4 @@ class BasicKD(Method):
         seq = system.target.nll(e, batch.tags, batch.mask)
         kd = kd_cross_entropy(p_s, e, batch.mask).sum(1).mean()
         a = cfg.kd_alpha
-        return (1 - a) * seq + a * kd, {"seq": seq.item(), "kd": kd.item()}
+        return (1 - a) * seq + a * kd, {"seq": seq.item(), "kd": kd.item()}  # Eq. 2
