@@ -71,12 +71,14 @@ def init_fingerprint(method: str, formulation: str) -> dict[str, Any]:
 
 
 def _fingerprint_keys() -> list[tuple[str, str]]:
+    """Every registered method in the paper formulation, and fgkf in the code one (its extra source classifier)."""
     from fgkf_core.methods import METHODS
 
     return [(m, "paper") for m in sorted(METHODS)] + [("fgkf", "code")]
 
 
 def compute(results_dir: Path) -> dict[str, Any]:
+    """Everything the golden file holds, computed from the code as it is now."""
     return {
         "runs": {f"{m}/{f}": run_numbers(m, f, results_dir) for m, f in RUNS},
         "init": {f"{m}/{f}": init_fingerprint(m, f) for m, f in _fingerprint_keys()},
@@ -86,6 +88,7 @@ def compute(results_dir: Path) -> dict[str, Any]:
 # ----------------------------------------------------------------------------- tests
 
 def _golden() -> dict[str, Any]:
+    """The stored golden values (see the module docstring to regenerate them)."""
     return json.loads(GOLDEN.read_text())
 
 
