@@ -16,7 +16,7 @@ from .relevance import Relevance
 def kd_cross_entropy(p_source: torch.Tensor, emissions: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     """Token-level KD loss -sum_c p^S log p^T [B, T] (Eq. 4); p^T = softmax of the target emissions; 0 at padding."""
     log_pt = emissions.log_softmax(-1)  # [B, T, C]
-    return -(p_source * log_pt).sum(-1) * mask  # [B, T]
+    return -(p_source * log_pt).sum(-1) * mask  # [B, T] Eq. 4
 
 
 def weighted_target_loss(
@@ -24,8 +24,8 @@ def weighted_target_loss(
     seq_weight: torch.Tensor, kd_weight: torch.Tensor,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """(sequence loss on emissions scaled by seq_weight [B, T], batch-mean of sum_j kd_weight * KD_j)."""
-    seq = tagger.nll(emissions, tags, mask, scale=seq_weight)
-    kd = (kd_weight * kd_cross_entropy(p_source, emissions, mask)).sum(1).mean()
+    seq = tagger.nll(emissions, tags, mask, scale=seq_weight)  # scalar, Eqs. 12/15 (emission scaling)
+    kd = (kd_weight * kd_cross_entropy(p_source, emissions, mask)).sum(1).mean()  # scalar, Eqs. 13/16
     return seq, kd
 
 
@@ -72,20 +72,20 @@ class Fusion(nn.Module):
 
     def alpha_samp(self, domain_logits: torch.Tensor) -> torch.Tensor:
         """Eq. 10 sigma(tau * w_samp + gamma) with w_samp = P(source); code: exp(tau * (gamma - P(target)))."""
-        p = domain_logits.softmax(-1)  # [B, 2]
+        p = domain_logits.softmax(-1)  # [B, 2] Eq. 9: [w_samp, 1 - w_samp]
         if self.sample_weight == "sigmoid":
-            return torch.sigmoid(self.tau * p[:, 0] + self.gamma)  # [B]
+            return torch.sigmoid(self.tau * p[:, 0] + self.gamma)  # [B] Eq. 10
         return torch.exp(self.tau * (self.gamma - p[:, 1]))  # [B]
 
     def alpha_elem(self, rel: Relevance, mask: torch.Tensor) -> torch.Tensor:
         """Eq. 14: token map on normalised w_elem, or the code's positional MAX_LEN x MAX_LEN map on raw w_elem."""
         if self.elem_map == "token":
             centred = rel.w_norm * mask.sum(1, keepdim=True) - 1.0  # [B, T] 0 for uniform relevance
-            return torch.sigmoid(self.w_alpha * centred + self.b_alpha) * mask  # [B, T]
+            return torch.sigmoid(self.w_alpha * centred + self.b_alpha) * mask  # [B, T] Eq. 14
         T = mask.shape[1]
         if T > self.max_len:
             raise ValueError(f"positional alpha_elem needs sequences <= max_len={self.max_len}, got {T}")
-        return torch.sigmoid(rel.w_elem @ self.W_alpha[:T, :T] + self.b_alpha[:T]) * mask  # [B, T]
+        return torch.sigmoid(rel.w_elem @ self.W_alpha[:T, :T] + self.b_alpha[:T]) * mask  # [B, T] Eq. 14
 
     def forward(self, rel: Relevance | None, mask: torch.Tensor) -> Alphas:
         """Alphas for one target batch; sequence weight is 1 - alpha (emission scaling)."""
@@ -98,12 +98,12 @@ class Fusion(nn.Module):
         elem = self.alpha_elem(rel, mask)  # [B, T]
         if self.mode == "samp":
             a = samp[:, None] * ones  # [B, T]
-            seq, kd = (ones * (1 - self.kd_alpha), a) if self.sample_weight == "exp" else (1 - a, a)
+            seq, kd = (ones * (1 - self.kd_alpha), a) if self.sample_weight == "exp" else (1 - a, a)  # Eqs. 12-13
         elif self.mode == "elem":
-            seq, kd = 1 - elem, elem
+            seq, kd = 1 - elem, elem  # Eqs. 15-16
         else:
             multi = samp[:, None] * elem  # [B, T] Eq. 17
             # the code's exp weight is unbounded (up to e^0.5) and acts on KD only, never on the sequence side
             kd_only = self.loss_split == "elem_seq" or self.sample_weight == "exp"
-            seq, kd = (1 - elem, multi) if kd_only else (1 - multi, multi)
+            seq, kd = (1 - elem, multi) if kd_only else (1 - multi, multi)  # Eqs. 15-16 with alpha_multi
         return Alphas(samp, elem, seq, kd)

@@ -34,13 +34,11 @@ def _prf(n_correct: int, n_gold: int, n_pred: int) -> dict:
 
 
 # ----------------------------------------------------------------------------- CWS (BMES)
-def bmes_words(tags: list[str], chars: list[str] | None = None) -> list[tuple[int, int]]:
+def bmes_words(tags: list[str]) -> list[tuple[int, int]]:
     """Decode BMES tags into word spans (start, end exclusive), robust to invalid sequences.
 
     A word ends at E/S, begins at B/S; a stray M/E opens a word; B closes an open word first.
     """
-    if chars is not None and len(chars) != len(tags):
-        raise ValueError(f"bmes_words: {len(tags)} tags but {len(chars)} chars")
     spans: list[tuple[int, int]] = []
     start: int | None = None
     for i, tag in enumerate(tags):

@@ -117,19 +117,20 @@ class RelevanceModule(nn.Module):
         """Relevance scores and domain logits for states h [B, T, H]."""
         if self.kind == "sample_q":
             caps = self.capsules(h, mask)  # [B, N, D]
-            q = caps.mean(1)  # [B, D] the encoded sample vector (mean of capsules, as the authors' code)
+            q = caps.mean(1)  # [B, D] Eq. 5: the encoded sample vector (mean of capsules, as the authors' code)
         else:
             caps = None
             q = self.query.expand(h.shape[0], -1)  # [B, H]
-        w = torch.einsum("bd,de,bte->bt", q, self.B, h).masked_fill(~mask, 0.0)  # [B, T]
-        w_norm = masked_softmax(w, mask)  # [B, T]
+        w = torch.einsum("bd,de,bte->bt", q, self.B, h).masked_fill(~mask, 0.0)  # [B, T] Eq. 6: w_elem = q^T B h_j
+        w_norm = masked_softmax(w, mask)  # [B, T] Eq. 7
         if self.classifier_input == "two_class_r":
             clf_in = torch.einsum("bt,bth->bh", w_norm, h)  # [B, H] r = sum_j w^_j h_j (Eq. 8)
         else:
             clf_in = caps.flatten(1)  # [B, N*D]
-        return Relevance(w, w_norm, self.mlp(clf_in))
+        return Relevance(w, w_norm, self.mlp(clf_in))  # [B, 2] Eq. 9: MLP(r); its softmax is in Fusion.alpha_samp
 
 
 def domain_loss(logits: torch.Tensor, domain: int) -> torch.Tensor:
     """Cross-entropy of the domain classifier for a batch that is all from one domain (0 source, 1 target)."""
+    # L_sc of Algorithm 1 (source steps, lines 6-10; target steps, line 18): cross-entropy of the Eq. 9 classifier
     return F.cross_entropy(logits, torch.full((logits.shape[0],), domain, dtype=torch.long, device=logits.device))

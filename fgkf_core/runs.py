@@ -40,8 +40,11 @@ PACKAGE_ROOT = Path(__file__).resolve().parent
 
 
 def default_results_dir() -> Path:
-    """$FGKF_RESULTS or ./results."""
-    return Path(os.environ.get("FGKF_RESULTS", "results"))
+    """The one results root: $FGKF_RESULTS, else `results/` of the checkout holding fgkf_core, else ./results."""
+    if os.environ.get("FGKF_RESULTS"):
+        return Path(os.environ["FGKF_RESULTS"])
+    checkout = PACKAGE_ROOT.parent / "results"
+    return checkout if checkout.is_dir() else Path("results")
 
 
 def pick_device(device: str | None = None) -> torch.device:

@@ -139,9 +139,9 @@ def test_domain_clf_one_class_caps():
     n_caps, cap_dim = 3, 10  # n*D != 2H, so the two classifier inputs are told apart
     paper, cfg = build(domain_clf="two_class_r", n_capsules=n_caps, capsule_dim=cap_dim)
     code, code_cfg = build(domain_clf="one_class_caps", n_capsules=n_caps, capsule_dim=cap_dim)
-    assert not hasattr(paper, "source_relevance")
+    assert paper.source_relevance is None  # the paper formulation has one classifier, on the target side
     assert paper.relevance.mlp[0].in_features == 2 * cfg.hidden  # r = sum_j w_j h_j
-    assert hasattr(code, "source_relevance") and code.source_relevance is not code.relevance
+    assert code.source_relevance is not None and code.source_relevance is not code.relevance
     for module in (code.relevance, code.source_relevance):
         assert module.mlp[0].in_features == n_caps * cap_dim  # flattened capsules
     # who learns from a source step: the source tagger's own classifier (code) or the target one (paper)

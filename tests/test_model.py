@@ -215,8 +215,40 @@ def test_alphas_in_range_sigmoid(elem_map, mode, kind):
         assert ((x >= 0) & (x <= 1)).all(), (name, x)
     assert a.samp.shape == (4,) and a.elem.shape == (4, T)
     assert (a.elem[~mask] == 0).all()
-    assert (a.kd_weight[~mask] == 0).all() or mode == "samp"
+    if mode == "samp":  # the sample weight is broadcast over the whole row, padding included
+        torch.testing.assert_close(a.kd_weight, a.samp[:, None].expand(-1, T), atol=0, rtol=0)
+    else:  # alpha_elem and alpha_multi inherit alpha_elem's zeros at padding
+        assert (a.kd_weight[~mask] == 0).all()
     assert (a.samp > 0).all() and (a.samp < 1).all()
+
+
+@pytest.mark.parametrize("sample_weight", ["sigmoid", "exp"])
+@pytest.mark.parametrize("mode", ["samp", "elem", "multi", "basic"])
+def test_padding_weights_never_reach_the_loss(mode, sample_weight):
+    """Whatever the fusion weights are at padding (alpha_samp leaves them non-zero), the target losses and their
+    gradients are those of weights that are zero there: the CRF ignores padded emissions, KD is masked."""
+    rel_mod, fusion = _rel_fusion("sample_q", "token", sample_weight, mode, seed=13)
+    T = max(LENGTHS)
+    h, mask = _states(LENGTHS, T, seed=4)
+    with torch.no_grad():
+        a = fusion(rel_mod(h, mask), mask)
+    tagger = _tagger()
+    torch.manual_seed(3)
+    e = torch.randn(4, T, C, requires_grad=True)  # [B, T, C] target emissions
+    p_s = torch.randn(4, T, C).softmax(-1) * mask.unsqueeze(-1)  # [B, T, C] cached teacher, 0 at padding
+    tags = torch.randint(0, C, (4, T)) * mask  # [B, T]
+    garbage = torch.rand(4, T) * 5 + 1  # [B, T] anything but zero
+    results = []
+    for seq_w, kd_w in ((a.seq_weight, a.kd_weight), (a.seq_weight * mask, a.kd_weight * mask),
+                        (torch.where(mask, a.seq_weight, garbage), torch.where(mask, a.kd_weight, garbage))):
+        seq, kd = weighted_target_loss(tagger, e, tags, mask, p_s, seq_w, kd_w)
+        grad, = torch.autograd.grad(seq + kd, e)
+        results.append((seq.detach(), kd.detach(), grad))
+    if mode == "samp":
+        assert (a.kd_weight[~mask] != 0).all()  # the case this test is about
+    for seq, kd, grad in results[1:]:  # bitwise: padding enters no sum
+        assert torch.equal(seq, results[0][0]) and torch.equal(kd, results[0][1]) and torch.equal(grad, results[0][2])
+    assert results[0][1] > 0  # KD is not trivially zero
 
 
 @pytest.mark.parametrize("mode", ["samp", "multi"])

@@ -19,7 +19,7 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 BOOK = ROOT / "book"
 JUPYTER_BOOK = Path(sys.executable).with_name("jupyter-book")
-REPRODUCED = re.compile(r"\d+\.\d+ ± (\d+\.\d+|—) \(\d+\)")  # report.fmt_ms: mean ± std (n)
+REPRODUCED = re.compile(r"\d+\.\d+ ± (\d+\.\d+|—) \(\d+\)")  # study.fmt_ms: mean ± std (n)
 VERDICTS = ("reproduced", "partly", "not reproduced", "not comparable")
 
 
@@ -146,7 +146,7 @@ def test_notebooks_are_parameterised():
             assert tags & {"nbval-check-output", "nbval-ignore-output"}, f"{path.name}: untagged cell"
 
 
-# ----------------------------------------------------------------------------- report helpers behind the pages
+# ----------------------------------------------------------------------------- study helpers behind the pages
 def _fake_run(folder: Path, name: str, scheme: str, sentences: list, relevance: dict | None = None) -> dict:
     """A run record with a predictions file (token, gold, pred) and optionally a relevance side file."""
     import gzip
@@ -164,7 +164,7 @@ def _fake_run(folder: Path, name: str, scheme: str, sentences: list, relevance: 
 
 
 def test_verdict_rule():
-    from fgkf_core.report import verdict
+    from fgkf_core.study import verdict
 
     assert verdict(1.0, 0.5, noise=0.4, n=3) == "reproduced"
     assert verdict(0.3, 0.5, noise=0.4, n=3) == "partly"  # right sign, inside the seed noise
@@ -175,7 +175,7 @@ def test_verdict_rule():
 
 
 def test_list_parameters_from_the_shell():
-    from fgkf_core.report import as_list
+    from fgkf_core.study import as_list
 
     assert as_list("[a, b]") == ["a", "b"]  # papermill -p methods '[a, b]'
     assert as_list("ner_en") == ["ner_en"] and as_list(3) == [3] and as_list([1, 2]) == [1, 2]
@@ -185,23 +185,23 @@ def test_list_parameters_from_the_shell():
 def test_compare_puts_reproduced_beside_paper():
     import pandas as pd
 
-    from fgkf_core import report
+    from fgkf_core import study
 
     frame = pd.DataFrame({"task": ["ner_en"] * 3, "variant": ["fgkf"] * 3, "seed": [1, 2, 3],
                           "score": [60.0, 62.0, 64.0], "roov": [None] * 3})
-    summ = report.summary(frame)
+    summ = study.summary(frame)
     assert summ.loc[0, "mean"] == 62.0 and summ.loc[0, "std"] == 2.0 and summ.loc[0, "n"] == 3
-    cmp = report.compare(summ, report.paper_long("table3"), rows=report.paper_rows("table3"), tasks=["ner_en"])
+    cmp = study.compare(summ, study.paper_long("table3"), rows=study.paper_rows("table3"), tasks=["ner_en"])
     row = cmp[cmp["variant"] == "fgkf"].iloc[0]
     assert row["reproduced"] == "62.00 ± 2.00 (3)" and row["paper"] == 63.81
     assert abs(row["diff"] - (62.0 - 63.81)) < 1e-9
     assert (cmp[cmp["variant"] == "basic_kd"]["reproduced"] == "not run").all()
-    table = report.compare_table(cmp)
+    table = study.compare_table(cmp)
     assert table.loc[("ner_en", "fgkf"), ("score", "Δ")] == "-1.81"
 
 
 def test_strong_weak_split_pos_and_ner(tmp_path):
-    from fgkf_core.report import relevance_split_frame, strong_weak_split
+    from fgkf_core.study import relevance_split_frame, strong_weak_split
 
     tokens = ["a", "b", "c", "d"]
     rel = {"target_train": [{"alpha_elem": [0.2, 0.6]}],  # threshold = 0.4

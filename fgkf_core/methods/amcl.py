@@ -1,4 +1,13 @@
-"""Adversarial multi-criteria learning (Chen et al. 2017) as a two-domain baseline: amcl."""
+"""Adversarial multi-criteria learning (Chen et al. 2017) as a two-domain baseline: amcl.
+
+References:
+    - Xinchi Chen, Zhan Shi, Xipeng Qiu and Xuanjing Huang. 2017.
+      Adversarial Multi-Criteria Learning for Chinese Word Segmentation. ACL 2017.
+    - Pengfei Liu, Xipeng Qiu and Xuanjing Huang. 2017.
+      Adversarial Multi-task Learning for Text Classification. ACL 2017 (orthogonality constraint, weights).
+    - Yaroslav Ganin and Victor Lempitsky. 2015.
+      Unsupervised Domain Adaptation by Backpropagation. ICML 2015 (gradient reversal layer).
+"""
 from __future__ import annotations
 
 import torch
@@ -8,8 +17,8 @@ import torch.nn.functional as F
 from ..config import Config
 from ..data import Batch
 from ..models import TokenEmbedding
-from .base import BuildContext, Method, register
-from .peng_dredze import SOURCE, TARGET, BiLSTMEncoder, HeadTagger, MultiDomainSystem
+from .base import SOURCE, TARGET, BuildContext, Method, System, register
+from .blocks import BiLSTMEncoder, HeadTagger
 
 
 class _GradReverse(torch.autograd.Function):
@@ -56,6 +65,26 @@ class AMCLTagger(HeadTagger):
         return torch.cat(self.parts(ids, mask), -1)  # [B, T, 4H]
 
 
+class AMCLSystem(System):
+    """One embedding, a shared BiLSTM, a private BiLSTM and a tagger per domain, and the domain discriminator."""
+
+    shared: BiLSTMEncoder
+    source: AMCLTagger
+    target: AMCLTagger
+    discriminator: nn.Linear
+
+    def __init__(self, cfg: Config, ctx: BuildContext):
+        super().__init__()
+        in_dim = cfg.emb_dim * ctx.width
+        emb = TokenEmbedding(ctx.vocab_size, cfg.emb_dim, cfg.emb_init)
+        self.shared = BiLSTMEncoder(emb, in_dim, cfg.hidden, cfg.emb_dropout)
+        # private encoders read the shared embedding lookup (their own dropout), so they hold no embedding
+        private = [BiLSTMEncoder(None, in_dim, cfg.hidden, cfg.emb_dropout) for _ in (SOURCE, TARGET)]
+        self.source = AMCLTagger(self.shared, private[SOURCE], ctx.n_tags, cfg.crf_start_end)
+        self.target = AMCLTagger(self.shared, private[TARGET], ctx.n_tags, cfg.crf_start_end)
+        self.discriminator = nn.Linear(self.shared.out_dim, 2)
+
+
 @register
 class AMCL(Method):
     """Adversarial multi-criteria learning with the two domains as the two "criteria".
@@ -82,31 +111,23 @@ class AMCL(Method):
     schedule = "alternate"
     uses_teacher = False
     warm_up = False
-    reference = "Chen et al., ACL 2017 (AMCL); Liu et al., ACL 2017 (orthogonality)"
     adv_weight = 0.05
     ortho_weight = 0.01
     reverse = True  # False (tests only): plain gradient from the discriminator into the shared encoder
 
-    def build(self, cfg: Config, ctx: BuildContext) -> MultiDomainSystem:
-        in_dim = cfg.emb_dim * ctx.width
-        system = MultiDomainSystem()
-        emb = TokenEmbedding(ctx.vocab_size, cfg.emb_dim, cfg.emb_init)
-        system.shared = BiLSTMEncoder(emb, in_dim, cfg.hidden, cfg.emb_dropout)
-        # private encoders read the shared embedding lookup (their own dropout), so they hold no embedding
-        private = [BiLSTMEncoder(None, in_dim, cfg.hidden, cfg.emb_dropout) for _ in (SOURCE, TARGET)]
-        system.source = AMCLTagger(system.shared, private[SOURCE], ctx.n_tags, cfg.crf_start_end)
-        system.target = AMCLTagger(system.shared, private[TARGET], ctx.n_tags, cfg.crf_start_end)
-        system.discriminator = nn.Linear(system.shared.out_dim, 2)
-        return system
+    def build(self, cfg: Config, ctx: BuildContext) -> AMCLSystem:
+        return AMCLSystem(cfg, ctx)
 
-    def adversarial_loss(self, system, shared: torch.Tensor, mask: torch.Tensor, domain: int) -> torch.Tensor:
+    def adversarial_loss(
+        self, system: AMCLSystem, shared: torch.Tensor, mask: torch.Tensor, domain: int
+    ) -> torch.Tensor:
         """Discriminator cross-entropy on max-pooled shared states, through the gradient reversal layer."""
         pooled = masked_max(shared, mask)  # [B, 2H]
         logits = system.discriminator(grad_reverse(pooled) if self.reverse else pooled)  # [B, 2]
         labels = torch.full((logits.shape[0],), domain, dtype=torch.long, device=logits.device)
         return F.cross_entropy(logits, labels)
 
-    def _loss(self, system, tagger: AMCLTagger, batch: Batch, domain: int) -> tuple[torch.Tensor, dict]:
+    def _loss(self, system: AMCLSystem, tagger: AMCLTagger, batch: Batch, domain: int) -> tuple[torch.Tensor, dict]:
         s, p = tagger.parts(batch.ids, batch.mask)  # [B, T, 2H] each
         e = tagger.emit(torch.cat([s, p], -1))  # [B, T, C]
         seq = tagger.nll(e, batch.tags, batch.mask)
@@ -115,8 +136,8 @@ class AMCL(Method):
         loss = seq + self.adv_weight * adv + self.ortho_weight * ortho
         return loss, {"seq": seq.item(), "adv": adv.item(), "ortho": ortho.item()}
 
-    def source_loss(self, system, batch: Batch, cfg: Config):
+    def source_loss(self, system: AMCLSystem, batch: Batch, cfg: Config):
         return self._loss(system, system.source, batch, SOURCE)
 
-    def target_loss(self, system, batch: Batch, p_source, cfg: Config):
+    def target_loss(self, system: AMCLSystem, batch: Batch, p_source: torch.Tensor | None, cfg: Config):
         return self._loss(system, system.target, batch, TARGET)

@@ -1,4 +1,12 @@
-"""What every method shares: the two-tagger system, the method interface and the registry."""
+"""What every method shares: the domain labels, the system classes, the method interface and the registry.
+
+The default losses are the steps of Algorithm 1 without knowledge fusion; `train.py` runs the schedule.
+
+References:
+    - Huiyun Yang, Shujian Huang, Xinyu Dai and Jiajun Chen. 2019.
+      Fine-grained Knowledge Fusion for Sequence Labeling Domain Adaptation. EMNLP-IJCNLP 2019, pages 4197-4206.
+      Algorithm 1.
+"""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -26,8 +34,27 @@ class BuildContext:
         return 5 if self.features == "char_bigram" else 1
 
 
+#: domain labels: the classes of every domain classifier and the index of each domain's modules
+SOURCE, TARGET = 0, 1
+
+
 class System(nn.Module):
-    """Source and target BiLSTM-CRF taggers over one shared embedding (or one each), plus method extras."""
+    """A method's trainable modules: a source and a target tagger, plus whatever the method adds.
+
+    Both taggers expose the `models.Tagger` interface the trainer and the scorer use (forward -> (features,
+    emissions), nll, predict, emit). Each subclass creates its modules in `__init__`; their creation order fixes
+    the initial weights drawn for a seed and the order of the parameters, so it is part of the numbers.
+    """
+
+    source: nn.Module
+    target: nn.Module
+
+
+class TaggerPair(System):
+    """Source and target BiLSTM-CRF taggers over one shared embedding (or one each)."""
+
+    source: Tagger
+    target: Tagger
 
     def __init__(self, cfg: Config, ctx: BuildContext):
         super().__init__()
@@ -50,10 +77,10 @@ class Method:
     schedule: str = "alternate"
     uses_teacher: bool = False  # needs p^S from the source model
     warm_up: bool = False  # honours cfg.warm_up
-    reference: str = ""
 
     def build(self, cfg: Config, ctx: BuildContext) -> System:
-        return System(cfg, ctx)
+        """The method's system, freshly initialised (the caller seeds the RNG): two taggers by default."""
+        return TaggerPair(cfg, ctx)
 
     def source_loss(self, system: System, batch: Batch, cfg: Config) -> tuple[torch.Tensor, dict]:
         """Loss of one source step (Algorithm 1, lines 6-10)."""
@@ -68,7 +95,8 @@ class Method:
     def target_loss(
         self, system: System, batch: Batch, p_source: torch.Tensor | None, cfg: Config
     ) -> tuple[torch.Tensor, dict]:
-        """Loss of one target step; p_source [B, T, C] is the cached teacher output (None: compute online)."""
+        """Loss of one target step (Algorithm 1, lines 12-19); p_source [B, T, C] is the cached teacher output
+        (None: compute online)."""
         _, e = system.target(batch.ids, batch.mask)  # [B, T, C]
         return system.target.nll(e, batch.tags, batch.mask), {}
 
@@ -112,7 +140,8 @@ def get_method(name: str) -> Method:
 
 
 def teacher_probs(system: System, batch: Batch, p_source: torch.Tensor | None) -> torch.Tensor:
-    """p^S for a target batch: the cached (gradient-blocked) tensor, or the source tagger's softmax online."""
+    """p^S for a target batch (Algorithm 1, line 11): the cached (gradient-blocked) tensor, or the source tagger's
+    softmax online."""
     if p_source is not None:
         return p_source
     _, e = system.source(batch.ids, batch.mask)  # [B, T, C] gradient reaches the source model

@@ -1,4 +1,10 @@
-"""FGKF (paper section 4): capsule/Domain-q relevance -> alpha_samp/elem/multi -> weighted seq + KD losses."""
+"""FGKF (paper section 4): capsule/Domain-q relevance -> alpha_samp/elem/multi -> weighted seq + KD losses.
+
+References:
+    - Huiyun Yang, Shujian Huang, Xinyu Dai and Jiajun Chen. 2019.
+      Fine-grained Knowledge Fusion for Sequence Labeling Domain Adaptation. EMNLP-IJCNLP 2019, pages 4197-4206.
+      Section 4, Eqs. 5-17 and Algorithm 1.
+"""
 from __future__ import annotations
 
 import torch
@@ -7,9 +13,30 @@ from ..config import Config
 from ..data import Batch
 from ..fusion import Fusion, weighted_target_loss
 from ..relevance import RelevanceModule, domain_loss
-from .base import BuildContext, Method, System, register, teacher_probs
+from .base import SOURCE, TARGET, BuildContext, Method, TaggerPair, register, teacher_probs
 
-SOURCE, TARGET = 0, 1
+
+class FGKFSystem(TaggerPair):
+    """The two taggers, the target side's relevance module (Eqs. 5-9), the code formulation's own source-side
+    relevance module (None in the paper formulation) and the fusion layer that turns relevance into alphas."""
+
+    relevance: RelevanceModule
+    source_relevance: RelevanceModule | None
+    fusion: Fusion
+
+    def __init__(self, cfg: Config, ctx: BuildContext):
+        super().__init__(cfg, ctx)
+        h = 2 * cfg.hidden
+        rel_kw = dict(
+            kind=cfg.relevance, n_capsules=cfg.n_capsules, capsule_dim=cfg.capsule_dim, iters=cfg.routing_iters,
+            mlp_hidden=cfg.mlp_hidden, mlp_dropout=cfg.mlp_dropout, classifier_input=cfg.domain_clf,
+            compiled_routing=cfg.compile_routing,
+        )
+        self.relevance = RelevanceModule(h, **rel_kw)
+        self.source_relevance = RelevanceModule(h, **rel_kw) if cfg.domain_clf == "one_class_caps" else None
+        self.fusion = Fusion(
+            cfg.alpha, cfg.sample_weight, cfg.elem_map, cfg.loss_split, cfg.tau, cfg.gamma, cfg.kd_alpha, ctx.max_len
+        )
 
 
 @register
@@ -24,48 +51,36 @@ class FGKF(Method):
     name = "fgkf"
     uses_teacher = True
     warm_up = True
-    reference = "Yang et al., EMNLP 2019"
 
-    def build(self, cfg: Config, ctx: BuildContext) -> System:
-        system = System(cfg, ctx)
-        h = 2 * cfg.hidden
-        rel_kw = dict(
-            kind=cfg.relevance, n_capsules=cfg.n_capsules, capsule_dim=cfg.capsule_dim, iters=cfg.routing_iters,
-            mlp_hidden=cfg.mlp_hidden, mlp_dropout=cfg.mlp_dropout, classifier_input=cfg.domain_clf,
-            compiled_routing=cfg.compile_routing,
-        )
-        system.relevance = RelevanceModule(h, **rel_kw)
-        if cfg.domain_clf == "one_class_caps":
-            system.source_relevance = RelevanceModule(h, **rel_kw)
-        system.fusion = Fusion(
-            cfg.alpha, cfg.sample_weight, cfg.elem_map, cfg.loss_split, cfg.tau, cfg.gamma, cfg.kd_alpha, ctx.max_len
-        )
-        return system
+    def build(self, cfg: Config, ctx: BuildContext) -> FGKFSystem:
+        return FGKFSystem(cfg, ctx)
 
-    def source_loss(self, system: System, batch: Batch, cfg: Config):
+    def source_loss(self, system: FGKFSystem, batch: Batch, cfg: Config):
+        """Algorithm 1, lines 6-10: the source CRF loss L_S plus the domain loss L^S_sc on a source batch."""
         h, e = system.source(batch.ids, batch.mask)  # [B, T, 2H], [B, T, C]
         loss = system.source.nll(e, batch.tags, batch.mask)
         if cfg.alpha == "basic":
             return loss, {}
-        if cfg.domain_clf == "one_class_caps":
+        if cfg.domain_clf == "one_class_caps":  # code formulation: the source tagger's own classifier
             logits = system.source_relevance(h, batch.mask).domain_logits  # [B, 2]
         else:  # the target-side classifier learns what source samples look like
             h_t = system.target.encode(batch.ids, batch.mask)  # [B, T, 2H]
             logits = system.relevance(h_t, batch.mask).domain_logits  # [B, 2]
-        d = domain_loss(logits, SOURCE)
+        d = domain_loss(logits, SOURCE)  # L^S_sc (Algorithm 1)
         return loss + d, {"domain_src": d.item()}
 
-    def target_loss(self, system: System, batch: Batch, p_source: torch.Tensor | None, cfg: Config):
+    def target_loss(self, system: FGKFSystem, batch: Batch, p_source: torch.Tensor | None, cfg: Config):
+        """Algorithm 1, lines 12-19: L_T = L_SEQ + L_KD weighted by the alphas (Eq. 11), plus L^T_sc."""
         p_s = teacher_probs(system, batch, p_source)  # [B, T, C]
         h, e = system.target(batch.ids, batch.mask)  # [B, T, 2H], [B, T, C]
         rel = None if cfg.alpha == "basic" else system.relevance(h, batch.mask)
         alphas = system.fusion(rel, batch.mask)
         seq, kd = weighted_target_loss(system.target, e, batch.tags, batch.mask, p_s, alphas.seq_weight, alphas.kd_weight)
-        loss = seq + kd
+        loss = seq + kd  # Eq. 11
         n = batch.mask.sum()
         logs = {"seq": seq.item(), "kd": kd.item(), "tau": system.fusion.tau.item(), "gamma": system.fusion.gamma.item()}
         if rel is not None:
-            d = domain_loss(rel.domain_logits, TARGET)
+            d = domain_loss(rel.domain_logits, TARGET)  # L^T_sc (Algorithm 1, line 18)
             loss = loss + d
             logs |= {
                 "domain_tgt": d.item(), "alpha_samp": alphas.samp.mean().item(),
@@ -74,12 +89,12 @@ class FGKF(Method):
             }
         return loss, logs
 
-    def l2_params(self, system: System, side: str) -> list[torch.Tensor]:
+    def l2_params(self, system: FGKFSystem, side: str) -> list[torch.Tensor]:
         extra = [system.relevance.B, *system.fusion.matrices()] if side == "target" else []
         return super().l2_params(system, side) + extra
 
     @torch.no_grad()
-    def relevance(self, system: System, batch: Batch) -> dict[str, torch.Tensor] | None:
+    def relevance(self, system: FGKFSystem, batch: Batch) -> dict[str, torch.Tensor] | None:
         h, _ = system.target(batch.ids, batch.mask)  # [B, T, 2H]
         rel = system.relevance(h, batch.mask)
         alphas = system.fusion(rel, batch.mask)

@@ -1,4 +1,12 @@
-"""basicKD (paper Eq. 2): L = (1 - alpha) L_seq + alpha L_KD with a constant alpha, in Algorithm 1."""
+"""basicKD (paper Eq. 2): L = (1 - alpha) L_seq + alpha L_KD with a constant alpha, in Algorithm 1.
+
+References:
+    - Geoffrey Hinton, Oriol Vinyals and Jeff Dean. 2015.
+      Distilling the Knowledge in a Neural Network. NIPS 2014 Deep Learning Workshop, arXiv:1503.02531.
+    - Huiyun Yang, Shujian Huang, Xinyu Dai and Jiajun Chen. 2019.
+      Fine-grained Knowledge Fusion for Sequence Labeling Domain Adaptation. EMNLP-IJCNLP 2019, pages 4197-4206.
+      Eq. 2 (basicKD).
+"""
 from __future__ import annotations
 
 import torch
@@ -15,7 +23,6 @@ class BasicKD(Method):
 
     name = "basic_kd"
     uses_teacher = True
-    reference = "Hinton et al. 2015; FGKF paper Eq. 2"
 
     def target_loss(self, system: System, batch: Batch, p_source: torch.Tensor | None, cfg: Config):
         p_s = teacher_probs(system, batch, p_source)  # [B, T, C]
@@ -23,4 +30,4 @@ class BasicKD(Method):
         seq = system.target.nll(e, batch.tags, batch.mask)
         kd = kd_cross_entropy(p_s, e, batch.mask).sum(1).mean()
         a = cfg.kd_alpha
-        return (1 - a) * seq + a * kd, {"seq": seq.item(), "kd": kd.item()}
+        return (1 - a) * seq + a * kd, {"seq": seq.item(), "kd": kd.item()}  # Eq. 2

@@ -1,13 +1,18 @@
-"""Neural adaptation layers (Lin & Lu 2018) as a baseline: nal."""
+"""Neural adaptation layers (Lin & Lu 2018) as a baseline: nal.
+
+References:
+    - Bill Yuchen Lin and Wei Lu. 2018.
+      Neural Adaptation Layers for Cross-domain Named Entity Recognition. EMNLP 2018.
+"""
 from __future__ import annotations
 
 import torch
 import torch.nn as nn
 
 from ..config import Config
-from ..models import Tagger, TokenEmbedding
-from .base import BuildContext, Method, register
-from .peng_dredze import HeadTagger, MultiDomainSystem, run_lstm
+from ..models import Tagger, TokenEmbedding, run_bilstm
+from .base import BuildContext, Method, System, register
+from .blocks import HeadTagger
 
 
 def identity_linear(dim: int) -> nn.Linear:
@@ -49,12 +54,31 @@ class NALTagger(HeadTagger):
 
     def features(self, ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         x = self.word_adapt(self.embedding(ids))  # [B, T, in_dim]
-        h = run_lstm(self.lstm, self.dropout(x), mask)  # [B, T, 2H]
-        return h + run_lstm(self.sentence_adapt, h, mask)  # [B, T, 2H]
+        h = run_bilstm(self.lstm, self.dropout(x), mask)  # [B, T, 2H]
+        return h + run_bilstm(self.sentence_adapt, h, mask)  # [B, T, 2H]
 
     def forward(self, ids: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         z = self.features(ids, mask)  # [B, T, 2H]
         return z, self.output_adapt(self.emit(z))  # [B, T, C]
+
+
+class NALSystem(System):
+    """A plain source BiLSTM-CRF (pre-trained first) and the adapted target model, each with its own embedding."""
+
+    source: Tagger
+    target: NALTagger
+
+    def __init__(self, cfg: Config, ctx: BuildContext, freeze_source: bool = False):
+        """`freeze_source`: the target's copied layers get no gradient (set here, so a resumed run is frozen too)."""
+        super().__init__()
+        in_dim = cfg.emb_dim * ctx.width
+        src_emb = TokenEmbedding(ctx.vocab_size, cfg.emb_dim, cfg.emb_init)
+        self.source = Tagger(src_emb, in_dim, cfg.hidden, ctx.n_tags, cfg.emb_dropout, cfg.crf_start_end)
+        tgt_emb = TokenEmbedding(ctx.vocab_size, cfg.emb_dim, cfg.emb_init)
+        self.target = NALTagger(tgt_emb, in_dim, cfg.hidden, ctx.n_tags, cfg.emb_dropout, cfg.crf_start_end)
+        if freeze_source:
+            for module in self.target.pretrained_modules().values():
+                module.requires_grad_(False)
 
 
 @register
@@ -86,28 +110,15 @@ class NAL(Method):
     name = "nal"
     schedule = "pretrain_finetune"
     uses_teacher = False
-    reference = "Lin & Lu, EMNLP 2018"
     freeze_source = False
 
-    def build(self, cfg: Config, ctx: BuildContext) -> MultiDomainSystem:
-        in_dim = cfg.emb_dim * ctx.width
-        system = MultiDomainSystem()
-        src_emb = TokenEmbedding(ctx.vocab_size, cfg.emb_dim, cfg.emb_init)
-        system.source = Tagger(src_emb, in_dim, cfg.hidden, ctx.n_tags, cfg.emb_dropout, cfg.crf_start_end)
-        tgt_emb = TokenEmbedding(ctx.vocab_size, cfg.emb_dim, cfg.emb_init)
-        system.target = NALTagger(tgt_emb, in_dim, cfg.hidden, ctx.n_tags, cfg.emb_dropout, cfg.crf_start_end)
-        if self.freeze_source:  # set at build time, so a resumed run is frozen too
-            for module in system.target.pretrained_modules().values():
-                module.requires_grad_(False)
-        return system
+    def build(self, cfg: Config, ctx: BuildContext) -> NALSystem:
+        return NALSystem(cfg, ctx, self.freeze_source)
 
     @torch.no_grad()
-    def after_pretrain(self, system) -> None:
+    def after_pretrain(self, system: NALSystem) -> None:
         src, tgt = system.source, system.target
         tgt.embedding.load_state_dict(src.embedding.state_dict())
         tgt.lstm.load_state_dict(src.lstm.state_dict())
         tgt.emit.load_state_dict(src.emit.state_dict())
         tgt.crf.load_state_dict(src.crf.state_dict())
-
-    def l2_params(self, system, side: str) -> list[torch.Tensor]:
-        return [getattr(system, side).emit.weight]

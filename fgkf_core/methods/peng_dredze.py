@@ -2,69 +2,25 @@
 
 Both share one embedding and one BiLSTM between the domains and give each domain its own output
 layer (emissions + CRF); they differ in how a domain's view of the shared states is formed.
-`BiLSTMEncoder` and `HeadTagger` are also the building blocks of `amcl` and `nal`.
+
+References:
+    - Nanyun Peng and Mark Dredze. 2017.
+      Multi-task Domain Adaptation for Sequence Tagging. 2nd Workshop on Representation Learning for NLP
+      (RepL4NLP) 2017.
 """
 from __future__ import annotations
 
+from functools import partial
+from typing import Callable
+
 import torch
 import torch.nn as nn
-from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from ..config import Config
-from ..crf import CRF
 from ..data import Batch
-from ..models import Tagger, TokenEmbedding
-from .base import BuildContext, Method, register
-
-SOURCE, TARGET = 0, 1
-
-
-class BiLSTMEncoder(nn.Module):
-    """Embedding -> dropout -> BiLSTM states [B, T, 2H] (packed: zero at padding). Embedding may be shared."""
-
-    def __init__(self, embedding: TokenEmbedding | None, in_dim: int, hidden: int, emb_dropout: float = 0.2):
-        super().__init__()
-        self.embedding = embedding
-        self.dropout = nn.Dropout(emb_dropout)
-        self.lstm = nn.LSTM(in_dim, hidden, batch_first=True, bidirectional=True)
-        self.out_dim = 2 * hidden
-
-    def forward(self, ids: torch.Tensor, mask: torch.Tensor, embedded: torch.Tensor | None = None) -> torch.Tensor:
-        x = self.embedding(ids) if embedded is None else embedded  # [B, T, in_dim]
-        return run_lstm(self.lstm, self.dropout(x), mask)  # [B, T, 2H]
-
-
-def run_lstm(lstm: nn.LSTM, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-    """A batch-first (Bi)LSTM over the real tokens of x [B, T, D] only; outputs zero at padding."""
-    lengths = mask.sum(1).cpu()  # [B]
-    packed = pack_padded_sequence(x, lengths, batch_first=True, enforce_sorted=False)
-    h, _ = lstm(packed)
-    h, _ = pad_packed_sequence(h, batch_first=True, total_length=x.shape[1])  # [B, T, out]
-    return h
-
-
-class HeadTagger(nn.Module):
-    """A tagger over domain features: `features(ids, mask)` -> emissions -> CRF.
-
-    Exposes the `Tagger` interface the trainer and the scorer use: forward -> (features, emissions),
-    nll(emissions, tags, mask), predict(ids, mask) (Viterbi on unscaled emissions) and `emit`.
-    """
-
-    def __init__(self, feat_dim: int, n_tags: int, crf_start_end: bool = True):
-        super().__init__()
-        self.emit = nn.Linear(feat_dim, n_tags)
-        self.crf = CRF(n_tags, use_start_end=crf_start_end)
-        self.out_dim = feat_dim
-
-    def features(self, ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        raise NotImplementedError
-
-    def forward(self, ids: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        z = self.features(ids, mask)  # [B, T, F]
-        return z, self.emit(z)  # [B, T, C]
-
-    nll = Tagger.nll
-    predict = Tagger.predict
+from ..models import TokenEmbedding
+from .base import SOURCE, TARGET, BuildContext, Method, System, register
+from .blocks import BiLSTMEncoder, HeadTagger
 
 
 class ProjectedTagger(HeadTagger):
@@ -113,8 +69,20 @@ def mask_regions(hidden: int) -> dict[str, torch.Tensor]:
     return {k: torch.cat([v, v]) for k, v in one.items()}  # [2H] forward units then backward units
 
 
-class MultiDomainSystem(nn.Module):
-    """Source and target taggers over shared modules; `source`/`target` follow the Tagger interface."""
+class SharedEncoderSystem(System):
+    """One embedding and BiLSTM shared by the domains; per domain a transform of the shared states, emissions, CRF."""
+
+    shared: BiLSTMEncoder
+    source: ProjectedTagger
+    target: ProjectedTagger
+
+    def __init__(self, cfg: Config, ctx: BuildContext, transform: Callable[[int], nn.Module]):
+        """`transform(domain)` builds that domain's view of the shared states (a module on [B, T, 2H])."""
+        super().__init__()
+        emb = TokenEmbedding(ctx.vocab_size, cfg.emb_dim, cfg.emb_init)
+        self.shared = BiLSTMEncoder(emb, cfg.emb_dim * ctx.width, cfg.hidden, cfg.emb_dropout)
+        self.source = ProjectedTagger(self.shared, transform(SOURCE), ctx.n_tags, cfg.crf_start_end)
+        self.target = ProjectedTagger(self.shared, transform(TARGET), ctx.n_tags, cfg.crf_start_end)
 
 
 class _SharedBiLSTMMethod(Method):
@@ -129,21 +97,13 @@ class _SharedBiLSTMMethod(Method):
     warm_up = False
 
     def transform(self, cfg: Config, domain: int) -> nn.Module:
+        """Domain `domain`'s map of the shared BiLSTM states (each method defines it)."""
         raise NotImplementedError
 
-    def build(self, cfg: Config, ctx: BuildContext) -> MultiDomainSystem:
-        system = MultiDomainSystem()
-        emb = TokenEmbedding(ctx.vocab_size, cfg.emb_dim, cfg.emb_init)
-        system.shared = BiLSTMEncoder(emb, cfg.emb_dim * ctx.width, cfg.hidden, cfg.emb_dropout)
-        system.source = ProjectedTagger(system.shared, self.transform(cfg, SOURCE), ctx.n_tags, cfg.crf_start_end)
-        system.target = ProjectedTagger(system.shared, self.transform(cfg, TARGET), ctx.n_tags, cfg.crf_start_end)
-        return system
+    def build(self, cfg: Config, ctx: BuildContext) -> SharedEncoderSystem:
+        return SharedEncoderSystem(cfg, ctx, partial(self.transform, cfg))
 
-    def source_loss(self, system, batch: Batch, cfg: Config):
-        _, e = system.source(batch.ids, batch.mask)  # [B, T, C]
-        return system.source.nll(e, batch.tags, batch.mask), {}
-
-    def target_loss(self, system, batch: Batch, p_source, cfg: Config):
+    def target_loss(self, system: SharedEncoderSystem, batch: Batch, p_source: torch.Tensor | None, cfg: Config):
         _, e = system.target(batch.ids, batch.mask)  # [B, T, C]
         seq = system.target.nll(e, batch.tags, batch.mask)
         return seq, {"seq": seq.item()}
@@ -166,7 +126,6 @@ class LinearProjection(_SharedBiLSTMMethod):
     """
 
     name = "linear_projection"
-    reference = "Peng & Dredze, RepL4NLP 2017 (linear projection)"
 
     def transform(self, cfg: Config, domain: int) -> nn.Module:
         return nn.Linear(2 * cfg.hidden, 2 * cfg.hidden)
@@ -187,7 +146,6 @@ class DomainMaskMethod(_SharedBiLSTMMethod):
     """
 
     name = "domain_mask"
-    reference = "Peng & Dredze, RepL4NLP 2017 (domain mask)"
 
     def transform(self, cfg: Config, domain: int) -> nn.Module:
         regions = mask_regions(cfg.hidden)

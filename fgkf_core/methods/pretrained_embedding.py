@@ -1,4 +1,11 @@
-"""Source-pre-trained embeddings: pretrained_embedding (target tagger on it) and fgkf_pe (FGKF on it)."""
+"""Source-pre-trained embeddings: pretrained_embedding (target tagger on it) and fgkf_pe (FGKF on it).
+
+References:
+    - H. Zhou, Z. Yu, Y. Zhang, S. Huang, X. Dai and J. Chen. 2017.
+      Word-Context Character Embeddings for Chinese Word Segmentation. EMNLP 2017.
+    - Huiyun Yang, Shujian Huang, Xinyu Dai and Jiajun Chen. 2019.
+      Fine-grained Knowledge Fusion for Sequence Labeling Domain Adaptation. EMNLP-IJCNLP 2019, pages 4197-4206.
+"""
 from __future__ import annotations
 
 import torch
@@ -30,7 +37,6 @@ class PretrainedEmbedding(Method):
     name = "pretrained_embedding"
     schedule = "pretrain_finetune"
     uses_teacher = False
-    reference = "Zhou et al., EMNLP 2017 (flavour: supervised source pre-training of the embedding)"
 
     @torch.no_grad()
     def after_pretrain(self, system: System) -> None:
@@ -54,7 +60,6 @@ class FGKFPretrainedEmbedding(FGKF):
 
     name = "fgkf_pe"
     schedule = "pretrain_alternate"
-    reference = "Yang et al., EMNLP 2019 + source-pre-trained embedding"
 
     def pretrain_loss(self, system: System, batch: Batch, cfg: Config) -> torch.Tensor:
         return Method.source_loss(self, system, batch, cfg)[0]

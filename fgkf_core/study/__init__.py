@@ -1,0 +1,49 @@
+"""The study behind the book: notebook parameters, run grids, the paper's tables, statistics, verdicts, the
+Table 5 split, figures, glue and provenance, one module each. Notebooks do ``from fgkf_core import study``.
+
+Every number a page shows is computed here; a page is parameters -> `ensure_runs` -> study calls -> glue.
+Scores are percentages, as in the paper.
+"""
+from ..ensure import check_profile, ensure_runs, load_record, results_root
+from .data_size import data_size_claim, data_size_summary, data_size_table, margins
+from .figures import data_size_figure, plot_data_size, plot_heatmap
+from .frames import CONFIG_COLUMNS, runs_frame, variant_of
+from .glue import glue, glue_claims, glue_compare, glue_key, glue_settings
+from .grids import (
+    ABLATIONS, PAPER_METHOD, Variant, ablation_variants, code_switches, data_size_variants, fidelity_variants,
+    formulation_switches, grid, main_grid, main_grid_note, plain, registered_methods, table3_variants,
+    table4_variants,
+)
+from .paper import paper_dir, paper_long, paper_reference, paper_rows, paper_table
+from .params import (
+    SETTINGS, as_list, banner, default_fractions, default_pool, default_seeds, default_tasks,
+)
+from .provenance import data_files, data_sizes, glue_provenance, provenance
+from .relevance_split import (
+    heatmap_data, load_predictions, relevance_split_frame, relevance_threshold, spread_table, strong_weak_split,
+    within_sentence_spread,
+)
+from .stats import effect, summary
+from .verdicts import (
+    VERDICT_RULE, Claim, ablation_claims, claims_table, compare, compare_table, effects_table, fmt_diff, fmt_ms,
+    main_claims, split_claims, table4_claims, verdict,
+)
+
+__all__ = [
+    "check_profile", "ensure_runs", "load_record", "results_root",
+    "data_size_claim", "data_size_summary", "data_size_table", "margins",
+    "data_size_figure", "plot_data_size", "plot_heatmap",
+    "CONFIG_COLUMNS", "runs_frame", "variant_of",
+    "glue", "glue_claims", "glue_compare", "glue_key", "glue_settings",
+    "ABLATIONS", "PAPER_METHOD", "Variant", "ablation_variants", "code_switches", "data_size_variants",
+    "fidelity_variants", "formulation_switches", "grid", "main_grid", "main_grid_note", "plain", "registered_methods",
+    "table3_variants", "table4_variants",
+    "paper_dir", "paper_long", "paper_reference", "paper_rows", "paper_table",
+    "SETTINGS", "as_list", "banner", "default_fractions", "default_pool", "default_seeds", "default_tasks",
+    "data_files", "data_sizes", "glue_provenance", "provenance",
+    "heatmap_data", "load_predictions", "relevance_split_frame", "relevance_threshold", "spread_table",
+    "strong_weak_split", "within_sentence_spread",
+    "effect", "summary",
+    "VERDICT_RULE", "Claim", "ablation_claims", "claims_table", "compare", "compare_table", "effects_table",
+    "fmt_diff", "fmt_ms", "main_claims", "split_claims", "table4_claims", "verdict",
+]

@@ -1,0 +1,127 @@
+"""Refactoring guard: a fixed set of smoke runs and initial weights must reproduce stored golden values bitwise.
+
+The golden file `tests/data/smoke_golden.json` holds, per run, the record's numbers (test and dev scores, dev
+curve, best step, steps, alpha trace, stop reason) and digests of its side files; per method, the parameter
+names in registration order and a digest of the initial state_dict. Floats are compared exactly.
+
+A change that is *meant* to change numbers (a numerical speed-up, a new default) regenerates the file:
+
+    python tests/test_refactor_identity.py --update
+
+and the diff of the golden file goes into the same commit, with the reason in its message.
+"""
+from __future__ import annotations
+
+import gzip
+import hashlib
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+GOLDEN = Path(__file__).resolve().parent / "data" / "smoke_golden.json"
+TASK = "ner_en"
+RUNS: list[tuple[str, str]] = [  # (method, formulation)
+    ("target_only", "paper"), ("basic_kd", "paper"), ("fgkf", "paper"), ("fgkf", "code"), ("nal", "paper"),
+    ("amcl", "paper"),
+]
+RECORD_KEYS = ("test", "dev", "dev_curve", "best_dev", "best_step", "steps", "stop_reason", "alpha_trace")
+
+
+def _sha(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def run_numbers(method: str, formulation: str, results_dir: Path) -> dict[str, Any]:
+    """One smoke run's numbers and side-file digests (the relevance file digested decompressed: gzip stores a time)."""
+    import fgkf_core
+    from fgkf_core.runs import record_path
+
+    rec = fgkf_core.run(TASK, method, seed=1, profile="smoke", formulation=formulation, results_dir=results_dir,
+                        progress=False, device="cpu", force=True)
+    out = {k: rec[k] for k in RECORD_KEYS}
+    path = record_path(results_dir, rec["task"], method, "smoke", rec["config_hash"], 1)
+    out["predictions_sha256"] = _sha((path.parent / rec["files"]["predictions"]).read_bytes())
+    if "relevance" in rec["files"]:
+        with gzip.open(path.parent / rec["files"]["relevance"], "rb") as fh:
+            out["relevance_sha256"] = _sha(fh.read())
+    return json.loads(json.dumps(out))  # the JSON view: tuples become lists, as in the golden file
+
+
+def init_fingerprint(method: str, formulation: str) -> dict[str, Any]:
+    """Parameter names in registration order and a digest of the initial state_dict of `method`'s system."""
+    from fgkf_core.config import resolve
+    from fgkf_core.methods import BuildContext, get_method
+
+    cfg, _ = resolve(TASK, "smoke", formulation)
+    torch.manual_seed(1)
+    system = get_method(method).build(cfg, BuildContext(vocab_size=57, n_tags=5, features="word", max_len=20))
+    digest = hashlib.sha256()
+    for name, tensor in system.state_dict().items():
+        digest.update(name.encode() + b"\0" + tensor.detach().cpu().contiguous().numpy().tobytes())
+    return {
+        "parameters": [name for name, _ in system.named_parameters()],
+        "state_dict_sha256": digest.hexdigest(),
+        "rng_after_build": torch.rand(3).tolist(),  # the build consumed the same random numbers
+    }
+
+
+def _fingerprint_keys() -> list[tuple[str, str]]:
+    """Every registered method in the paper formulation, and fgkf in the code one (its extra source classifier)."""
+    from fgkf_core.methods import METHODS
+
+    return [(m, "paper") for m in sorted(METHODS)] + [("fgkf", "code")]
+
+
+def compute(results_dir: Path) -> dict[str, Any]:
+    """Everything the golden file holds, computed from the code as it is now."""
+    return {
+        "runs": {f"{m}/{f}": run_numbers(m, f, results_dir) for m, f in RUNS},
+        "init": {f"{m}/{f}": init_fingerprint(m, f) for m, f in _fingerprint_keys()},
+    }
+
+
+# ----------------------------------------------------------------------------- tests
+
+def _golden() -> dict[str, Any]:
+    """The stored golden values (see the module docstring to regenerate them)."""
+    return json.loads(GOLDEN.read_text())
+
+
+def test_initial_weights_identical():
+    golden = _golden()["init"]
+    assert sorted(golden) == sorted(f"{m}/{f}" for m, f in _fingerprint_keys())
+    for key, expected in golden.items():
+        method, formulation = key.split("/")
+        assert init_fingerprint(method, formulation) == expected, key
+
+
+def test_smoke_runs_identical(tmp_path, data_dir):
+    torch.set_num_threads(1)
+    golden = _golden()["runs"]
+    assert sorted(golden) == sorted(f"{m}/{f}" for m, f in RUNS)
+    for method, formulation in RUNS:
+        got = run_numbers(method, formulation, tmp_path)
+        expected = golden[f"{method}/{formulation}"]
+        for key in expected:
+            assert got[key] == expected[key], f"{method}/{formulation}: {key} differs"
+        assert got.keys() == expected.keys()
+
+
+if __name__ == "__main__":
+    if sys.argv[1:] != ["--update"]:
+        raise SystemExit(f"usage: python {Path(__file__).name} --update   (rewrites {GOLDEN.relative_to(ROOT)})")
+    import tempfile
+
+    sys.path.insert(0, str(ROOT))
+    os.environ.setdefault("FGKF_DATA", "/work/shared/data")
+    torch.set_num_threads(1)
+    with tempfile.TemporaryDirectory() as tmp:
+        values = compute(Path(tmp))
+    GOLDEN.parent.mkdir(parents=True, exist_ok=True)
+    GOLDEN.write_text(json.dumps(values, indent=1) + "\n")
+    print(f"wrote {GOLDEN}")
