@@ -7,6 +7,7 @@ import json
 import sys
 from typing import Any, Sequence
 
+from . import compare_cli
 from .config import FORMULATIONS, PROFILES
 
 
@@ -80,6 +81,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("action", choices=["check"], help="check: validate a data root against the registry")
     p.add_argument("--data-dir", default=None)
 
+    compare_cli.add_parser(sub)
     sub.add_parser("list", help="list tasks, methods and profiles")
     return parser
 
@@ -94,6 +96,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _dispatch(args: argparse.Namespace) -> int:
+    if args.command == "compare":
+        return compare_cli.run(args)
     if args.command == "list":
         from .methods import METHODS
         from .tasks import TASKS
