@@ -7,6 +7,7 @@
 
 Several seeds of one system are pooled by averaging their per-sentence counts, so the bootstrap sees one
 "mean system" per side (its score is the score of the mean counts, close to but not exactly the mean score).
+The CI is over test sentences only: it does not include the spread between training seeds (reported beside it).
 """
 from __future__ import annotations
 
