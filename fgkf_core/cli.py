@@ -8,6 +8,7 @@ import sys
 import time
 from typing import Any, Sequence
 
+from . import compare_cli
 from .config import FORMULATIONS, PROFILES
 
 
@@ -86,6 +87,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("action", choices=["check"], help="check: validate a data root against the registry")
     p.add_argument("--data-dir", default=None)
 
+    compare_cli.add_parser(sub)
     sub.add_parser("list", help="list tasks, methods and profiles")
     return parser
 
@@ -100,6 +102,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _dispatch(args: argparse.Namespace) -> int:
+    if args.command == "compare":
+        return compare_cli.run(args)
     if args.command == "list":
         from .methods import METHODS
         from .tasks import TASKS

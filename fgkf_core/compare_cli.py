@@ -1,0 +1,131 @@
+"""`python -m fgkf_core compare TASK A B`: paired bootstrap of two recorded systems, with the paper's verdict.
+
+A and B are method names or variants with config overrides, e.g. ``fgkf[warm_up=false]`` or
+``fgkf[alpha=elem,relevance=domain_q]`` (``formulation=code`` selects the formulation). A record belongs to a
+variant when its method, profile and formulation match and its resolved ``config`` equals the variant's
+resolved config on every field the record holds.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import re
+from typing import Any
+
+from .config import resolve
+from .report import ABLATIONS, PAPER_METHOD, Variant, paper_long
+from .scoring import SCORINGS
+from .stats import Comparison, compare, verdict
+from .tasks import get_task
+
+_VARIANT = re.compile(r"^\s*([A-Za-z0-9_]+)\s*(?:\[(.*)\])?\s*$")
+
+
+def parse_variant(text: str) -> Variant:
+    """``method`` or ``method[k=v,...]`` as a Variant labelled by the text; values are parsed as JSON where
+    possible (true, 0.2, null)."""
+    m = _VARIANT.match(text)
+    if not m:
+        raise ValueError(f"expected METHOD or METHOD[key=value,...], got {text!r}")
+    overrides: dict[str, Any] = {}
+    for pair in filter(None, (p.strip() for p in (m.group(2) or "").split(","))):
+        if "=" not in pair:
+            raise ValueError(f"{text!r}: expected key=value inside the brackets, got {pair!r}")
+        key, value = (s.strip() for s in pair.split("=", 1))
+        try:
+            overrides[key] = json.loads(value)
+        except json.JSONDecodeError:
+            overrides[key] = value
+    formulation = overrides.pop("formulation", "paper")
+    return Variant(text.strip(), m.group(1), overrides, formulation)
+
+
+def matching_records(records: list[dict], task: str, spec: Variant, profile: str) -> list[dict]:
+    """The records of `spec` on `task` in `profile` (see the module docstring), sorted by seed."""
+    want = resolve(task, profile, spec.formulation, **spec.overrides)[0].to_dict()
+    out = [
+        r for r in records
+        if r["method"] == spec.method and r.get("formulation", "paper") == spec.formulation
+        and all(want[k] == v for k, v in r["config"].items() if k in want)
+    ]
+    if not out:
+        mine = [r for r in records if r["method"] == spec.method]
+        if not mine:
+            have = sorted({r["method"] for r in records}) or ["none"]
+            raise ValueError(f"no {profile} records of method {spec.method!r} on {task}; methods with records: "
+                             f"{', '.join(have)}")
+        seen = sorted({json.dumps(r["config_layers"].get("overrides", {}), sort_keys=True) for r in mine})
+        raise ValueError(f"no {profile} record of {spec.label!r} on {task}; recorded overrides of "
+                         f"{spec.method}: {'; '.join(seen)}")
+    return sorted(out, key=lambda r: r["seed"])
+
+
+def paper_delta(task: str, a: Variant, b: Variant) -> tuple[float, str] | None:
+    """The paper's Δ (B − A) of the task's headline score and its table, when both are rows of Table 3 or 7."""
+    key = get_task(task).paper_key
+    methods = {v: k for k, v in PAPER_METHOD.items()}
+
+    def row_of(spec: Variant, table: str) -> str | None:
+        if spec.formulation != "paper":
+            return None
+        if not spec.overrides:
+            return methods.get(spec.method, spec.method)
+        if table == "table7" and spec.method == "fgkf":
+            return next((n for n, ov in ABLATIONS.items() if ov == spec.overrides), None)
+        return None
+
+    for table in ("table3", "table7"):
+        rows = paper_long(table)
+        rows = rows[(rows.task == key) & (rows.metric == "score")].set_index("variant")["paper"]
+        la, lb = row_of(a, table), row_of(b, table)
+        if la in rows.index and lb in rows.index:
+            return float(rows[lb] - rows[la]), table
+    return None
+
+
+def format_comparison(res: Comparison, a: Variant, b: Variant, paper: tuple[float, str] | None) -> str:
+    """The report lines printed by `compare`."""
+    t = res.test
+    std = lambda x: "n/a" if math.isnan(x) else f"{x:.2f}"  # noqa: E731 - one seed has no spread
+    lines = [
+        f"{res.task}: {res.metric}, {res.scoring} scoring, {t.n_sentences} test sentences",
+        f"A = {a.label}: {res.n_a} seed(s), {res.mean_a:.2f} ± {std(res.std_a)} (mean ± std over seeds)",
+        f"B = {b.label}: {res.n_b} seed(s), {res.mean_b:.2f} ± {std(res.std_b)}",
+        f"Δ (B − A) = {t.delta:+.2f}  95% CI [{t.ci_low:+.2f}, {t.ci_high:+.2f}]  p = {t.p_value:.3g}"
+        f"  (paired bootstrap over sentences, {t.n_draws} draws, seeds pooled; SE {t.se:.2f})",
+        f"MDE at 80% power (α = 0.05): {res.mde:.2f}",
+    ]
+    if paper is None:
+        lines.append("paper Δ: none (only plain Table 3 methods and Table 7 ablations have one)")
+    else:
+        task = get_task(res.task)
+        why = "; ".join(task.notes) or "the task is not the paper's setting"
+        lines.append(f"paper Δ (B − A, {paper[1]}) = {paper[0]:+.2f}; verdict: "
+                     f"{verdict(paper[0], res, task.comparable, why)}")
+    return "\n".join(lines)
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
+    """Register the `compare` subcommand."""
+    p = subparsers.add_parser("compare", help="paired bootstrap of two recorded systems (B − A) and the verdict")
+    p.add_argument("task", help="task name (see `list`)")
+    p.add_argument("a", metavar="A", help="baseline: method or method[key=value,...]")
+    p.add_argument("b", metavar="B", help="system compared with A, same syntax")
+    p.add_argument("--profile", default="quick", help="profile of the records (default quick)")
+    p.add_argument("--scoring", default="standard", choices=list(SCORINGS), help="standard (default) or paper")
+    p.add_argument("--results-dir", default=None, help="results folder (default: $FGKF_RESULTS or ./results)")
+    p.add_argument("--draws", type=int, default=1000, help="bootstrap draws (default 1000)")
+
+
+def run(args: argparse.Namespace) -> int:
+    """Print the comparison of A and B on the task; 0 on success."""
+    from .runs import load_records
+
+    task = get_task(args.task).name
+    records = load_records(args.results_dir, task=task, profile=args.profile)
+    a, b = parse_variant(args.a), parse_variant(args.b)
+    res = compare(matching_records(records, task, a, args.profile), matching_records(records, task, b, args.profile),
+                  args.scoring, args.draws)
+    print(format_comparison(res, a, b, paper_delta(task, a, b)))
+    return 0

@@ -1,0 +1,129 @@
+"""Paired bootstrap, MDE and verdicts on constructed counts with known answers."""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from fgkf_core.stats import (
+    BootstrapResult, Comparison, bootstrap_se, minimum_detectable_effect, paired_bootstrap, verdict,
+)
+
+
+def accuracy_counts(correct: np.ndarray, tokens: int = 10) -> np.ndarray:
+    """Per-sentence (correct, total) for sentences that are all right (1) or all wrong (0)."""
+    return np.stack([correct * tokens, np.full(len(correct), tokens)], axis=1).astype(float)
+
+
+def test_identical_systems_give_zero_delta_and_p_one():
+    rng = np.random.default_rng(0)
+    counts = np.stack([rng.integers(0, 3, 500), rng.integers(1, 4, 500), rng.integers(1, 4, 500)], 1).astype(float)
+    res = paired_bootstrap(counts, counts.copy(), "f1", n_draws=500, seed=1)
+    assert res.delta == 0.0
+    assert (res.ci_low, res.ci_high, res.se) == (0.0, 0.0, 0.0)
+    assert res.p_value == 1.0
+    assert not res.excludes_zero
+
+
+def test_constructed_ten_point_accuracy_gain_is_found():
+    a = np.zeros(1000)
+    a[:500] = 1  # A gets half of the sentences right
+    b = a.copy()
+    b[500:600] = 1  # B also gets another 10% of the sentences right
+    res = paired_bootstrap(accuracy_counts(a), accuracy_counts(b), "accuracy", n_draws=2000, seed=7)
+    assert (res.score_a, res.score_b) == (50.0, 60.0)
+    assert res.delta == pytest.approx(10.0)
+    assert 0 < res.ci_low < 10.0 < res.ci_high
+    assert res.p_value == pytest.approx(2 / 2001)  # no draw reaches 0: the smallest p 2000 draws can give
+    # the paired SE is that of a proportion of discordant sentences: 100 * sqrt(0.1 * 0.9 / 1000)
+    assert res.se == pytest.approx(100 * math.sqrt(0.09 / 1000), rel=0.1)
+
+
+def test_constructed_f1_gain_matches_construction_and_sign():
+    n = 400
+    a = np.stack([np.r_[np.ones(200), np.zeros(200)], np.ones(n), np.ones(n)], 1)  # one entity a sentence
+    b = a.copy()
+    b[200:240, 0] = 1  # B finds 40 more of the 400 entities
+    forward = paired_bootstrap(a, b, "f1", n_draws=1000, seed=3)
+    backward = paired_bootstrap(b, a, "f1", n_draws=1000, seed=3)
+    assert forward.delta == pytest.approx(10.0)
+    assert forward.ci_low > 0
+    assert backward.delta == pytest.approx(-10.0) and backward.ci_high < 0
+    assert (backward.ci_low, backward.ci_high) == pytest.approx((-forward.ci_high, -forward.ci_low))
+
+
+def test_deterministic_for_a_fixed_seed():
+    rng = np.random.default_rng(5)
+    a = accuracy_counts(rng.integers(0, 2, 300))
+    b = accuracy_counts(rng.integers(0, 2, 300))
+    first, again = paired_bootstrap(a, b, "accuracy", 800, seed=11), paired_bootstrap(a, b, "accuracy", 800, seed=11)
+    other = paired_bootstrap(a, b, "accuracy", 800, seed=12)
+    assert first == again
+    assert (other.ci_low, other.ci_high) != (first.ci_low, first.ci_high)
+    assert other.delta == first.delta  # the full-set difference does not depend on the draws
+
+
+def test_seeds_are_pooled_by_averaging_counts():
+    right, wrong = accuracy_counts(np.ones(100)), accuracy_counts(np.zeros(100))
+    seeds_a = np.stack([right, wrong])  # two seeds of A: all right, all wrong -> mean counts: 5 of 10 right
+    pooled = paired_bootstrap(seeds_a, right, "accuracy", 300, seed=2)
+    assert pooled.score_a == 50.0
+    assert pooled == paired_bootstrap(seeds_a.mean(axis=0), right, "accuracy", 300, seed=2)
+
+
+def test_block_size_does_not_limit_many_draws_over_many_sentences():
+    rng = np.random.default_rng(9)
+    a, b = accuracy_counts(rng.integers(0, 2, 10_000)), accuracy_counts(rng.integers(0, 2, 10_000))
+    res = paired_bootstrap(a, b, "accuracy", n_draws=3000, seed=0)
+    assert res.n_draws == 3000 and res.n_sentences == 10_000
+    assert res.ci_low < res.delta < res.ci_high
+
+
+def test_bad_inputs_say_what_was_expected():
+    counts = accuracy_counts(np.ones(10))
+    with pytest.raises(ValueError, match="same sentences"):
+        paired_bootstrap(counts, counts[:5], "accuracy")
+    with pytest.raises(ValueError, match="valid: f1, f1_code, accuracy"):
+        paired_bootstrap(counts, counts, "bleu")
+    with pytest.raises(ValueError, match=r"\[n_sentences, k\]"):
+        paired_bootstrap(counts[:, 0], counts[:, 0], "accuracy")
+
+
+def test_mde_formula_against_hand_computed_values():
+    assert minimum_detectable_effect(1.0) == pytest.approx(1.959964 + 0.841621, abs=1e-6)
+    assert minimum_detectable_effect(0.5, alpha=0.01, power=0.9) == pytest.approx(0.5 * (2.575829 + 1.281552), abs=1e-6)
+    with pytest.raises(ValueError, match="0 < power < 1"):
+        minimum_detectable_effect(1.0, power=1.0)
+
+
+def test_single_system_se_matches_the_binomial_se():
+    correct = np.zeros(400)
+    correct[:200] = 1
+    se = bootstrap_se(accuracy_counts(correct, tokens=1), "accuracy", n_draws=2000, seed=4)
+    assert se == pytest.approx(100 * math.sqrt(0.25 / 400), rel=0.1)  # 2.5 points
+
+
+def result(ci: tuple[float, float], mde: float = 1.0, n: int = 3) -> Comparison:
+    test = BootstrapResult(50.0, 50.0 + sum(ci) / 2, sum(ci) / 2, ci[0], ci[1], 0.5, mde / 2.8, 1000, 100)
+    return Comparison("ner_en", "entity_f1", "standard", n, n, 50.0, 1.0, 51.0, 1.0, test, mde)
+
+
+@pytest.mark.parametrize("paper, res, expected", [
+    (+1.5, result((0.5, 2.0)), "reproduced"),
+    (-1.5, result((-2.0, -0.5)), "reproduced"),
+    (+1.5, result((-2.0, -0.5)), "contradicted"),
+    (+1.5, result((-0.5, 2.0), mde=1.0), "inconclusive"),
+    (+1.5, result((-0.5, 2.0), mde=2.0), "inconclusive (underpowered)"),
+    (+1.5, result((0.5, 2.0), n=2), "inconclusive (n<3)"),
+])
+def test_verdict_rules(paper, res, expected):
+    assert verdict(paper, res) == expected
+
+
+def test_verdict_not_comparable_and_bad_paper_delta():
+    assert verdict(1.0, result((0.5, 2.0)), comparable=False, reason="silver target tags") == (
+        "not comparable (silver target tags)"
+    )
+    with pytest.raises(ValueError, match="non-zero"):
+        verdict(0.0, result((0.5, 2.0)))
