@@ -11,12 +11,14 @@ import argparse
 import json
 import math
 import re
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .config import resolve
-from .report import ABLATIONS, PAPER_METHOD, Variant, paper_long
 from .scoring import SCORINGS
 from .stats import Comparison, compare, verdict
+
+if TYPE_CHECKING:
+    from .study import Variant
 from .tasks import get_task
 
 _VARIANT = re.compile(r"^\s*([A-Za-z0-9_]+)\s*(?:\[(.*)\])?\s*$")
@@ -25,6 +27,8 @@ _VARIANT = re.compile(r"^\s*([A-Za-z0-9_]+)\s*(?:\[(.*)\])?\s*$")
 def parse_variant(text: str) -> Variant:
     """``method`` or ``method[k=v,...]`` as a Variant labelled by the text; values are parsed as JSON where
     possible (true, 0.2, null)."""
+    from .study import Variant  # lazy: the study package (pandas) loads only for `compare`
+
     m = _VARIANT.match(text)
     if not m:
         raise ValueError(f"expected METHOD or METHOD[key=value,...], got {text!r}")
@@ -64,6 +68,8 @@ def matching_records(records: list[dict], task: str, spec: Variant, profile: str
 def paper_delta(task: str, a: Variant, b: Variant) -> tuple[float, str] | None:
     """The paper's Δ (B − A) of the task's headline score and its table, when both are rows of Table 3 or 7."""
     key = get_task(task).paper_key
+    from .study import ABLATIONS, PAPER_METHOD, paper_long
+
     methods = {v: k for k, v in PAPER_METHOD.items()}
 
     def row_of(spec: Variant, table: str) -> str | None:

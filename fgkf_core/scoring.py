@@ -218,10 +218,10 @@ def score_both(
 
 def record_sentences(record: dict) -> tuple[Sequences, Sequences, Sequences]:
     """(tokens, gold, pred) of a run record's target test set, read from its .pred.tsv side file."""
-    from .report import load_predictions  # lazy: keeps this module importable from runs (report imports runs)
+    from .study.relevance_split import load_predictions  # lazy: keeps this module importable from runs
 
     if "_path" not in record:
-        raise ValueError("record has no _path (load it with runs.load_records or report.load_record)")
+        raise ValueError("record has no _path (load it with runs.load_records or runs.read_record)")
     triples = load_predictions(record)
     if not triples:
         raise ValueError(f"{Path(record['_path']).name}: its predictions file holds no sentence")

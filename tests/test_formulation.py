@@ -249,7 +249,7 @@ def test_ps_refresh_on_source_improve_teacher_due(pos_en):
     assert calls == ["target_dev"] * 5 and tr.state.teacher_best == 61.0
     every, _, _ = make_trainer(pos_en, "basic_kd", ps_refresh="every_teach")
     calls = _script_source_scores(every, [])
-    assert all(every._teacher_due() for _ in range(3)) and calls == []  # never scores the source model
+    assert all(every.teacher_due() for _ in range(3)) and calls == []  # never scores the source model
 
 
 @pytest.mark.parametrize("mode,expected", [("on_source_improve", 2), ("every_teach", 3)])
@@ -304,7 +304,7 @@ def test_fgkf_ablation_runs_and_is_recorded(data_dir, tmp_path, key, value):
     assert rec["config"][key] == value and rec["config_layers"]["overrides"][key] == value
     default, _ = resolve("pos_en", "smoke")
     assert getattr(default, key) != value and rec["config_hash"] != default.hash()
-    assert f"smoke-{rec['config_hash']}-s1" in str(list((tmp_path / "runs" / "pos_en" / "fgkf").glob("*.json"))[0])
+    assert f"smoke-{rec['run_key']}-s1" in str(list((tmp_path / "runs" / "pos_en" / "fgkf").glob("*.json"))[0])
     assert 0.0 <= rec["test"]["score"] <= 100.0 and rec["stop_reason"] == "max_epochs"
     trace = rec["alpha_trace"]
     assert trace and all(math.isfinite(v) for t in trace for v in t.values())

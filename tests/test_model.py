@@ -365,7 +365,7 @@ def test_gradient_block_with_cached_teacher(method):
     assert cfg.gradient_block
     system.train()
     batch = _batch()
-    with torch.no_grad():  # the cached p^S, as Trainer._refresh_teacher builds it
+    with torch.no_grad():  # the cached p^S, as Trainer.refresh_teacher builds it
         _, e_s = system.source(batch.ids, batch.mask)
         p_source = e_s.softmax(-1) * batch.mask.unsqueeze(-1)
     assert not p_source.requires_grad

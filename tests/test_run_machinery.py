@@ -174,7 +174,7 @@ def _bad_tag_data(root: Path) -> Path:
     (["--set", "lr=abc"], "config lr: expected float, got 'abc'"),
     (["--set", "batch_size=0"], "config batch_size: expected a value >= 1, got 0"),
     (["--set", "kd_alpha=0.3"], "method 'target_only' ignores it"),
-    (["--set", "ps_refresh=every_tech"], "expected one of 'every_teach', 'on_source_improve'"),
+    (["--method", "basic_kd", "--set", "ps_refresh=every_tech"], "expected one of 'every_teach', 'on_source_improve'"),
 ])
 def test_bad_arguments_fail_before_training(tmp_path, capsys, argv, message, data_dir):
     rc = cli.main(["run", "--task", "ner_en", "--method", "target_only", "--profile", "smoke", "--quiet",
