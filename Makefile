@@ -6,6 +6,7 @@
 #   make book                    # rebuild the HTML from the executed notebooks in book/experiments/
 #   make test                    # the test suite, notebooks validated in the smoke profile
 #   make notebook-refs           # refresh the outputs that notebook validation compares
+#   make study-full              # the full-profile queue (study/full.yaml) in the background, log in logs/full.log
 
 PROFILE ?= quick
 PYTHON ?= python
@@ -15,7 +16,7 @@ NOTEBOOKS ?= main_results cws_variants relevance_split relevance_heatmaps data_s
 # tqdm warns at import when ipywidgets is missing; that stderr line would fail the strict book build
 export PYTHONWARNINGS := ignore:IProgress not found
 
-.PHONY: study book check-notebooks notebook-refs test clean-book
+.PHONY: study study-full book check-notebooks notebook-refs test clean-book
 
 study:
 	@mkdir -p book/experiments
@@ -24,6 +25,12 @@ study:
 		$(PAPERMILL) --progress-bar notebooks/$$nb.ipynb book/experiments/$$nb.ipynb -p profile $(PROFILE) $(PAPERMILL_ARGS); \
 	done
 	$(MAKE) book
+
+# 2 workers x 1 thread, niced so interactive work keeps the cores; resumable; a second start exits at once
+study-full:
+	@mkdir -p logs
+	nohup nice -n 19 $(PYTHON) -m fgkf_core sweep --plan study/full.yaml --workers 2 --threads 1 --quiet >> logs/full.log 2>&1 &
+	@echo "full-profile queue started; progress: tail -f logs/full.log"
 
 check-notebooks:
 	$(PYTHON) book/_ext/nbcheck.py book/experiments/*.ipynb

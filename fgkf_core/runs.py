@@ -54,8 +54,20 @@ def pick_device(device: str | None = None) -> torch.device:
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
+_CODE: dict[str, Any] = {}
+
+
 def code_version() -> dict[str, Any]:
-    """Git commit, uncommitted-changes flag and a hash of the package's source files (exact code identity)."""
+    """Git commit, uncommitted-changes flag and a hash of the package's source files (exact code identity).
+
+    Read once per process, so a record names the code its process loaded even if the files change later.
+    """
+    if not _CODE:
+        _CODE.update(_read_code_version())
+    return dict(_CODE)
+
+
+def _read_code_version() -> dict[str, Any]:
     def git(*args: str) -> str:
         return subprocess.run(["git", *args], cwd=PACKAGE_ROOT, capture_output=True, text=True, timeout=10).stdout.strip()
 
@@ -174,6 +186,7 @@ def run(
     A killed run resumes exactly from its checkpoint; `force` discards record and checkpoint first.
     """
     t0 = time.time()
+    code_version()  # pin the code identity of this process before any file can change under it
     check_threads(threads)
     check_device(device)
     results = Path(results_dir) if results_dir else default_results_dir()
@@ -211,7 +224,8 @@ def _train(
     hooks: list[Hook] = [CheckpointHook(loc.checkpoint)]
     if time_budget is not None:
         hooks.append(TimeBudgetHook(time_budget))
-    trainer = Trainer(method_obj, system, prep, cfg, seed, dev, hooks=hooks, wall_origin=t0)
+    code = code_version()
+    trainer = Trainer(method_obj, system, prep, cfg, seed, dev, hooks=hooks, wall_origin=t0, code_id=code["package_sha256"])
     if progress:
         from .schedules import SCHEDULES
 
@@ -231,7 +245,7 @@ def _train(
             "vocab_size": len(prep.encoder.vocab), "tags": prep.encoder.tags.itos,
         },
         "data": {"root_relative_sha256": data.files},
-        "code": code_version(), "versions": library_versions(), "device": _device_name(dev),
+        "code": code, "segment_code": fit.segment_code, "versions": library_versions(), "device": _device_name(dev),
         "threads": torch.get_num_threads(), "started_at": started, "wall_seconds": round(fit.wall_seconds, 2),
         "train_seconds": round(fit.train_seconds, 2), "resumed": fit.segments > 1, "segments": fit.segments,
         "stop_reason": fit.stop_reason, "steps": fit.steps, "steps_after_best": fit.steps_after_best,

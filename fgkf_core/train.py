@@ -81,6 +81,7 @@ class TrainState:
     train_seconds: float = 0.0  # summed over segments
     wall_seconds: float = 0.0  # summed over finished segments (the current one is added on save)
     segments: int = 0  # processes that trained this run (1 = never resumed)
+    segment_code: list[str] = field(default_factory=list)  # package hash of the code each segment ran
 
     @property
     def optimiser_steps(self) -> int:
@@ -102,6 +103,7 @@ class FitResult:
     segments: int = 1
     wall_seconds: float = 0.0
     steps_after_best: int = 0  # evaluated steps trained past the best dev point (patience actually used)
+    segment_code: list[str] = field(default_factory=list)
 
 
 class Trainer:
@@ -109,10 +111,10 @@ class Trainer:
 
     def __init__(
         self, method: Method, system: System, prep: Prepared, cfg: Config, seed: int, device: torch.device,
-        hooks: Sequence[Hook] = (), wall_origin: float | None = None,
+        hooks: Sequence[Hook] = (), wall_origin: float | None = None, code_id: str = "",
     ):
         self.method, self.system, self.prep, self.cfg, self.seed = method, system, prep, cfg, seed
-        self.device, self.hooks = device, list(hooks)
+        self.device, self.hooks, self.code_id = device, list(hooks), code_id
         params = list(system.parameters())
         # one Adam state per kind of step, as the authors' separate optimisers; params without grad are skipped
         self.opts = {side: torch.optim.Adam(params, lr=cfg.lr) for side in ("source", "target")}
@@ -279,6 +281,7 @@ class Trainer:
         finished = self.state.stop.startswith("done")
         if not finished:
             self.state.segments += 1
+            self.state.segment_code.append(self.code_id)
         for h in self.hooks:
             h.on_start(self)
         try:
@@ -305,5 +308,5 @@ class Trainer:
             st.best_dev, st.best_step, st.curve, st.trace, st.stop.removeprefix("done:"),
             {k: getattr(st, k) for k in ("source_step", "target_step", "warm_step", "episode")},
             st.train_seconds + now - self._t0, st.dev_metrics, st.segments, st.wall_seconds + now - self._wall0,
-            last - st.best_step,
+            last - st.best_step, list(st.segment_code),
         )
