@@ -31,6 +31,7 @@ from .data import EncodedSet, atomic_write_text
 from .hooks import CheckpointHook, Hook, ProgressHook, TimeBudgetHook
 from .methods import BuildContext, get_method
 from .prepare import Prepared, prepare, training_domains
+from .scoring import score_paper
 from .tasks import Task, data_fingerprint, get_task, load_task
 from .train import Trainer
 from .validate import check_device, check_overrides, check_threads, check_writable
@@ -233,6 +234,8 @@ def _train(
     fit = trainer.fit()
     tagger = method_obj.evaluated(system)
     test, test_pred = prep.score(tagger, "target_test", cfg.batch_size, dev)
+    gold = [list(x.tags) for x in prep.target_test.sentences]
+    test_paper = score_paper(task_obj.metric, gold, test_pred, task_obj.max_len)  # the authors' scoring (§7)
     side = _write_side_files(loc.record, prep, test_pred, method_obj, system, dev, cfg.batch_size)
     record = {
         "schema": SCHEMA, "task": task_obj.name, "method": method, "seed": seed, "profile": profile,
@@ -250,7 +253,7 @@ def _train(
         "train_seconds": round(fit.train_seconds, 2), "resumed": fit.segments > 1, "segments": fit.segments,
         "stop_reason": fit.stop_reason, "steps": fit.steps, "steps_after_best": fit.steps_after_best,
         "dev_curve": fit.dev_curve, "best_dev": fit.best_dev, "best_step": fit.best_step, "dev": fit.dev_metrics,
-        "scoring": "standard", "test": test, "alpha_trace": fit.alpha_trace, "files": side,
+        "scoring": "standard", "test": test, "test_paper": test_paper, "alpha_trace": fit.alpha_trace, "files": side,
     }
     atomic_write_text(loc.record, json.dumps(record, indent=1, default=_jsonable))
     loc.checkpoint.unlink(missing_ok=True)

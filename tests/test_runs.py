@@ -68,6 +68,8 @@ def test_record_fields(record, results, data_dir):
     path = _path(results)
     assert path.exists() and path.name == f"smoke-{record['run_key']}-s1.json"
     assert record["segments"] == 1 and record["resumed"] is False and record["threads"] == 1
+    assert record["test_paper"]["scoring"] == "paper" and record["test_paper"]["max_len"] == 100
+    assert record["segment_code"] == [record["code"]["package_sha256"]]
     on_disk = json.loads(path.read_text())
     assert on_disk["config_hash"] == record["config_hash"] and on_disk["test"] == record["test"]
 
