@@ -87,13 +87,6 @@ def run_bilstm(lstm: nn.LSTM, x: torch.Tensor, mask: torch.Tensor) -> torch.Tens
     return torch.cat([fwd, bwd], -1) * mask.unsqueeze(-1)  # [B, T, 2H]
 
 
-def l2_penalty(params: list[torch.Tensor], weight: float) -> torch.Tensor | float:
-    """TF l2_regularizer: weight * sum(w^2) / 2 over the given weight tensors (0 when weight is 0)."""
-    if weight == 0:
-        return 0.0
-    return weight * 0.5 * sum((p**2).sum() for p in params)
-
-
 def glorot_(module: nn.Module) -> None:
     """Glorot-uniform weights, zero biases (TF dense default) for every Linear inside module."""
     for m in module.modules():

@@ -12,8 +12,9 @@ import torch
 
 sys.path.insert(0, os.path.abspath(os.path.join(os.path.dirname(__file__), "..")))
 
-import fgkf_core.crf as crf_module  # noqa: E402
-from fgkf_core.crf import CRF, _LogPartition  # noqa: E402
+import fgkf_core.crf_partition as crf_module  # noqa: E402
+from fgkf_core.crf import CRF  # noqa: E402
+from fgkf_core.crf_partition import _LogPartition  # noqa: E402
 
 torchcrf = pytest.importorskip("torchcrf")
 
