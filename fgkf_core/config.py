@@ -64,6 +64,7 @@ class Config:
     eval_limit: int | None = None
     target_pool: float | None = None  # replaces the task's target subsample share (Figure 5: a 10% Weibo pool)
     target_fraction: float | None = None  # Figure 5: nested share of that pool (0.2 .. 1.0)
+    split_seed: int = 2019  # shuffle of an unsplit target before its train/dev/test cut (ner_en: split noise)
     # pretraining (pretrained_model / pretrained_embedding)
     pretrain_epochs: float = 2.0
 
@@ -134,6 +135,10 @@ def _describe(hint: Any) -> str:
         return " or ".join(_describe(h) for h in get_args(hint))
     return "None" if hint is type(None) else hint.__name__
 
+
+#: fields added after runs were first keyed, at the value that reproduces the earlier behaviour: at that value
+#: they are left out of the run key (`runs.run_key`), so adding a knob never orphans a recorded run
+KEY_NEUTRAL: dict[str, Any] = {"split_seed": 2019}
 
 #: per-task values from the authors' code (MAX_LEN lives on the Task)
 TASK_DEFAULTS: dict[str, dict[str, Any]] = {

@@ -26,7 +26,7 @@ from typing import Any, Iterable, Iterator
 
 import torch
 
-from .config import Config, resolve
+from .config import KEY_NEUTRAL, Config, resolve
 from .data import EncodedSet, atomic_write_text
 from .hooks import CheckpointHook, Hook, ProgressHook, TimeBudgetHook
 from .methods import BuildContext, get_method
@@ -103,8 +103,9 @@ def run_key(task: Task, cfg: Config, data_files: dict[str, str]) -> str:
     Keyed on the sha256 of every data file the run reads, so an edited file or another custom pair with the
     same folder names gets a key of its own.
     """
+    config = {k: v for k, v in cfg.to_dict().items() if not (k in KEY_NEUTRAL and v == KEY_NEUTRAL[k])}
     ident = {
-        "config": cfg.to_dict(), "data": sorted(data_files.values()),
+        "config": config, "data": sorted(data_files.values()),
         "task": {"scheme": task.scheme, "max_len": task.max_len, "target_fraction": task.target_fraction,
                  "unsplit_sizes": task.unsplit_sizes, "source_tag_map": task.source_tag_map},
     }
@@ -216,7 +217,7 @@ def _train(
     random.seed(seed)
     torch.manual_seed(seed)
     dev = pick_device(device)
-    data = load_task(task_obj, data_dir, target_fraction=cfg.target_fraction, target_pool=cfg.target_pool)
+    data = load_task(task_obj, data_dir, cfg.target_fraction, cfg.target_pool, cfg.split_seed)
     data = data.limited(cfg.source_limit, cfg.target_limit, cfg.eval_limit)
     prep = prepare(data, cfg, training_domains(method_obj.schedule))
     ctx = BuildContext(len(prep.encoder.vocab), len(prep.encoder.tags), task_obj.features, task_obj.max_len)

@@ -206,12 +206,14 @@ def _folder(root: Path, rel: str) -> Path:
 
 def load_task(
     task: str | Task, data_dir: str | Path | None = None, target_fraction: float | None = None,
-    target_pool: float | None = None,
+    target_pool: float | None = None, split_seed: int = SPLIT_SEED,
 ) -> TaskData:
     """Read and split a task's data.
 
     `target_pool` replaces the task's seeded target subsample share; `target_fraction` then takes a nested
     seeded share of that pool (Figure 5: pool 0.1, fractions 0.2 .. 1.0, each a subset of the next).
+    `split_seed` shuffles an unsplit target (all.tsv) before it is cut into train/dev/test (ner_en); it is
+    an error for a target that comes split.
     """
     task = get_task(task)
     custom = Path(task.source).is_absolute() and Path(task.target).is_absolute()
@@ -239,8 +241,11 @@ def load_task(
     target_all = read(tgt, "all")
     if target_all is not None:
         sizes = task.unsplit_sizes or _default_sizes(len(target_all))
-        train, dev, test = split_by_sizes(target_all, [sizes[0], sizes[1], sizes[2]], SPLIT_SEED)
+        train, dev, test = split_by_sizes(target_all, [sizes[0], sizes[1], sizes[2]], split_seed)
     else:
+        if split_seed != SPLIT_SEED:
+            raise ValueError(f"split_seed={split_seed}: the target {tgt} comes split (train/dev/test files); "
+                             "only an unsplit target (all.tsv) can be re-split")
         train, dev, test = read(tgt, "train"), read(tgt, "dev"), read(tgt, "test")
         if train is None or test is None:
             raise DataFormatError(tgt, None, "target needs train.tsv and test.tsv (or a single all.tsv)")

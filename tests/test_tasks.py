@@ -191,3 +191,26 @@ def test_ner_tag_set_has_o_first(loaded):
     for name in ("ner_en", "ner_zh"):
         tags = loaded[name].tag_set
         assert tags[0] == "O" and tags[1:] == sorted(tags[1:])
+
+
+def test_split_seed_resplits_an_unsplit_target_only(data_dir):
+    base = load_task("ner_en", data_dir)
+    other = load_task("ner_en", data_dir, split_seed=3)
+    assert [len(base.target_train), len(base.target_dev), len(base.target_test)] == [1900, 240, 254]
+    assert [len(other.target_train), len(other.target_dev), len(other.target_test)] == [1900, 240, 254]
+    assert other.target_test != base.target_test and other.source_train == base.source_train
+    assert sorted(map(str, base.target_train + base.target_dev + base.target_test)) == sorted(
+        map(str, other.target_train + other.target_dev + other.target_test))  # the same tweets, cut otherwise
+    with pytest.raises(ValueError, match="comes split"):
+        load_task("pos_en", data_dir, split_seed=3)
+
+
+def test_key_neutral_fields_leave_earlier_run_keys_unchanged(data_dir):
+    from fgkf_core.config import KEY_NEUTRAL, resolve
+    from fgkf_core.runs import run_key
+
+    cfg, _ = resolve("ner_en", "smoke")
+    files = {"a": "0" * 64}
+    task = load_task("ner_en", data_dir).task
+    assert run_key(task, cfg, files) == run_key(task, cfg.replace(**KEY_NEUTRAL), files)
+    assert run_key(task, cfg, files) != run_key(task, cfg.replace(split_seed=3), files)
