@@ -17,7 +17,7 @@ from typing import Any, Callable
 
 import yaml
 
-from .runs import RunSpec, _run_spec, default_results_dir, locate
+from .runs import RunSpec, _run_spec, default_results_dir, die_with_parent, locate
 from .validate import check_threads
 
 GROUP_KEYS = {"tasks", "methods", "seeds", "overrides", "variants", "grid", "formulation"}
@@ -117,7 +117,7 @@ def _run_locked(plan: Plan, workers: int, threads: int, tiers: list[int] | None,
     t0, walls, done = time.time(), [], 0
     import multiprocessing as mp
 
-    with ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("spawn")) as pool:
+    with ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("spawn"), initializer=die_with_parent) as pool:
         pending = {}
         queue = list(todo)
         while queue or pending:

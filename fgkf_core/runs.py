@@ -15,7 +15,9 @@ import json
 import os
 import platform
 import random
+import signal
 import subprocess
+import sys
 import time
 from concurrent.futures import ProcessPoolExecutor
 from contextlib import contextmanager
@@ -329,6 +331,15 @@ def relevance_outputs(method: Any, system: Any, data: EncodedSet, dev: torch.dev
     return out  # type: ignore[return-value]
 
 
+def die_with_parent() -> None:
+    """Worker initializer: on Linux a worker is killed when the process that started it dies, so no orphan
+    keeps training and holding its run's lock (the killed run resumes from its last checkpoint)."""
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+
+
 def _run_spec(args: tuple[RunSpec, dict]) -> str:
     spec, common = args
     rec = run(spec.task, spec.method, seed=spec.seed, formulation=spec.formulation, **common, **spec.overrides)
@@ -358,7 +369,7 @@ def iter_sweep(
         return
     import multiprocessing as mp
 
-    with ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("spawn")) as pool:
+    with ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("spawn"), initializer=die_with_parent) as pool:
         yield from pool.map(_run_spec, [(s, common) for s in unique.values()])
 
 
