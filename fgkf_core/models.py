@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import torch
 import torch.nn as nn
+from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from .crf import CRF
 
@@ -68,13 +69,17 @@ class Tagger(nn.Module):
 def run_bilstm(lstm: nn.LSTM, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     """A one-layer batch-first BiLSTM over real tokens only, zero at padding.
 
-    Each direction is one dense (oneDNN) LSTM call: the forward one reads the right-padded batch as is
-    (padding comes after every real token), the backward one reads each sentence reversed within its
-    length, so padding never reaches a real token. Same function as a packed sequence, 1.2-1.4x faster on CPU.
+    Training (grad on): each direction is one dense (oneDNN) LSTM call, 1.2-1.4x faster than a packed
+    sequence on CPU: the forward one reads the right-padded batch as is (padding comes after every real
+    token), the backward one reads each sentence reversed within its length, so padding never reaches a real
+    token. Inference (no grad): a packed sequence, which is the faster one there. Same function either way.
     """
     if not (lstm.bidirectional and lstm.num_layers == 1 and lstm.batch_first):
         raise ValueError(f"run_bilstm expects a 1-layer batch-first bidirectional LSTM, got {lstm}")
     B, T = mask.shape
+    if not torch.is_grad_enabled():
+        packed = pack_padded_sequence(x, mask.sum(1).cpu(), batch_first=True, enforce_sorted=False)
+        return pad_packed_sequence(lstm(packed)[0], batch_first=True, total_length=T)[0]  # [B, T, 2H]
     lengths = mask.sum(1, keepdim=True)  # [B, 1]
     t = torch.arange(T, device=mask.device)[None, :]  # [1, T]
     rev = torch.where(mask, lengths - 1 - t, t)  # [B, T] position j reads position len-1-j (an involution)
