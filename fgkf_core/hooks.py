@@ -72,7 +72,7 @@ class CheckpointHook(Hook):
             ) from None
         try:
             tr.restore(ck)
-        except (RuntimeError, KeyError, ValueError) as err:
+        except (RuntimeError, KeyError, ValueError, TypeError) as err:
             print(f"discarding checkpoint {self.path}: it does not fit this run ({str(err).splitlines()[0]})")
             self.path.unlink(missing_ok=True)
             return False

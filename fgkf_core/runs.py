@@ -233,7 +233,7 @@ def _train(
     if progress:
         from .schedules import SCHEDULES
 
-        hooks.append(ProgressHook(SCHEDULES[method_obj.schedule].planned_steps(trainer), method))
+        trainer.hooks.append(ProgressHook(SCHEDULES[method_obj.schedule].planned_steps(trainer), method))
     fit = trainer.fit()
     tagger = method_obj.evaluated(system)
     test, test_pred = prep.score(tagger, "target_test", cfg.batch_size, dev)

@@ -212,3 +212,13 @@ def test_invalid_tag_names_file_and_line(tmp_path, capsys, split, line, tag, sch
     err = capsys.readouterr().err
     assert rc == 2 and f"{path}:{line}: tag {tag!r}" in err, err
     assert not (tmp_path / "r" / "runs").exists()
+
+
+def test_progress_bar_shows_unless_quiet(tmp_path, capsys):
+    src, tgt = _pair(tmp_path / "p")
+    kw = dict(TINY, progress=True)
+    fgkf_core.run(custom_task(src, tgt, "tags"), "target_only", results_dir=tmp_path / "res", **kw)
+    err = capsys.readouterr().err
+    assert "target_only" in err and "dev=" in err  # tqdm bar with the latest dev score
+    fgkf_core.run(custom_task(src, tgt, "tags"), "target_only", results_dir=tmp_path / "res2", **TINY)
+    assert "target_only" not in capsys.readouterr().err
