@@ -54,22 +54,30 @@ def compiled_route(u: torch.Tensor, mask: torch.Tensor, iters: int) -> torch.Ten
 class CapsuleRouting(nn.Module):
     """Dynamic routing from token states to N output capsules of dimension D (Sabour et al. 2017).
 
-    `compiled` selects the inductor-compiled routing kernel (same function, float round-off differs).
+    `compiled` selects the inductor-compiled routing kernel (same function, float round-off differs);
+    `dtype` bfloat16 runs the prediction vectors and routing under CPU/CUDA autocast (capsules returned in fp32).
     """
 
-    def __init__(self, in_dim: int, n_capsules: int, capsule_dim: int, iters: int = 3, compiled: bool = False):
+    def __init__(
+        self, in_dim: int, n_capsules: int, capsule_dim: int, iters: int = 3, compiled: bool = False,
+        dtype: str = "float32",
+    ):
         super().__init__()
         if iters < 1:
             raise ValueError(f"routing needs at least one iteration, got {iters}")
-        self.n, self.d, self.iters, self.compiled = n_capsules, capsule_dim, iters, compiled
+        if dtype not in ("float32", "bfloat16"):
+            raise ValueError(f"routing dtype: expected 'float32' or 'bfloat16', got {dtype!r}")
+        self.n, self.d, self.iters, self.compiled, self.bf16 = n_capsules, capsule_dim, iters, compiled, dtype == "bfloat16"
         self.u_hat = nn.Linear(in_dim, n_capsules * capsule_dim)
         glorot_(self)
 
     def forward(self, h: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         """Capsules [B, N, D] from states h [B, T, H]; padding positions cast no vote."""
         B, T, _ = h.shape
-        u = torch.tanh(self.u_hat(h)).view(B, T, self.n, self.d)  # [B, T, N, D]
-        return (compiled_route if self.compiled else route)(u, mask, self.iters)
+        with torch.autocast(h.device.type, dtype=torch.bfloat16, enabled=self.bf16):
+            u = torch.tanh(self.u_hat(h)).view(B, T, self.n, self.d)  # [B, T, N, D]
+            v = (compiled_route if self.compiled else route)(u, mask, self.iters)  # [B, N, D]
+        return v.float()
 
 
 def masked_softmax(scores: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
@@ -92,7 +100,7 @@ class RelevanceModule(nn.Module):
     def __init__(
         self, h_dim: int, kind: str = "sample_q", n_capsules: int = 60, capsule_dim: int = 200, iters: int = 3,
         mlp_hidden: int = 100, mlp_dropout: float = 0.2, classifier_input: str = "two_class_r",
-        compiled_routing: bool = False,
+        compiled_routing: bool = False, routing_dtype: str = "float32",
     ):
         super().__init__()
         if kind not in ("sample_q", "domain_q"):
@@ -104,7 +112,7 @@ class RelevanceModule(nn.Module):
         self.kind, self.classifier_input = kind, classifier_input
         q_dim = capsule_dim if kind == "sample_q" else h_dim
         if kind == "sample_q":
-            self.capsules = CapsuleRouting(h_dim, n_capsules, capsule_dim, iters, compiled_routing)
+            self.capsules = CapsuleRouting(h_dim, n_capsules, capsule_dim, iters, compiled_routing, routing_dtype)
         else:
             self.query = nn.Parameter(torch.empty(h_dim).uniform_(-(3 / h_dim) ** 0.5, (3 / h_dim) ** 0.5))
         self.B = nn.Parameter(torch.empty(q_dim, h_dim))

@@ -434,3 +434,17 @@ def test_fgkf_code_formulation_builds_separate_source_classifier():
     # the code's source-side classifier only touches the source tagger, never the target relevance module
     assert system.relevance.B.grad is None
     assert system.source_relevance.mlp[0].weight.grad is not None
+
+
+def test_bfloat16_routing_is_close_to_float32_and_returns_float32():
+    torch.manual_seed(0)
+    h = torch.randn(4, 9, 12)  # [B, T, H]
+    mask = torch.arange(9)[None, :] < torch.tensor([9, 5, 3, 7])[:, None]  # [B, T]
+    a = CapsuleRouting(12, 5, 8, 3)
+    b = CapsuleRouting(12, 5, 8, 3, dtype="bfloat16")
+    b.load_state_dict(a.state_dict())
+    va, vb = a(h, mask), b(h, mask)  # [B, N, D]
+    assert vb.dtype == torch.float32 and not torch.equal(va, vb)
+    assert ((va - vb).norm() / va.norm()).item() < 0.02
+    with pytest.raises(ValueError, match="expected 'float32' or 'bfloat16'"):
+        CapsuleRouting(12, 5, 8, 3, dtype="fp16")

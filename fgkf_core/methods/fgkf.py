@@ -30,7 +30,7 @@ class FGKFSystem(TaggerPair):
         rel_kw = dict(
             kind=cfg.relevance, n_capsules=cfg.n_capsules, capsule_dim=cfg.capsule_dim, iters=cfg.routing_iters,
             mlp_hidden=cfg.mlp_hidden, mlp_dropout=cfg.mlp_dropout, classifier_input=cfg.domain_clf,
-            compiled_routing=cfg.compile_routing,
+            compiled_routing=cfg.compile_routing, routing_dtype=cfg.routing_dtype,
         )
         self.relevance = RelevanceModule(h, **rel_kw)
         self.source_relevance = RelevanceModule(h, **rel_kw) if cfg.domain_clf == "one_class_caps" else None
