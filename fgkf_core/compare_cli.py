@@ -2,8 +2,8 @@
 
 A and B are method names or variants with config overrides, e.g. ``fgkf[warm_up=false]`` or
 ``fgkf[alpha=elem,relevance=domain_q]`` (``formulation=code`` selects the formulation). A record belongs to a
-variant when its method, profile and formulation match and its resolved ``config`` equals the variant's
-resolved config on every field the record holds.
+variant when its profile matches and `study.Variant.matches` holds: same method and formulation, and its resolved
+``config`` equal to the variant's resolved config on every field the record holds.
 """
 from __future__ import annotations
 
@@ -13,7 +13,6 @@ import math
 import re
 from typing import TYPE_CHECKING, Any
 
-from .config import resolve
 from .scoring import SCORINGS
 from .stats import Comparison, compare, verdict
 
@@ -47,12 +46,7 @@ def parse_variant(text: str) -> Variant:
 
 def matching_records(records: list[dict], task: str, spec: Variant, profile: str) -> list[dict]:
     """The records of `spec` on `task` in `profile` (see the module docstring), sorted by seed."""
-    want = resolve(task, profile, spec.formulation, **spec.overrides)[0].to_dict()
-    out = [
-        r for r in records
-        if r["method"] == spec.method and r.get("formulation", "paper") == spec.formulation
-        and all(want[k] == v for k, v in r["config"].items() if k in want)
-    ]
+    out = [r for r in records if r["task"] == task and r["profile"] == profile and spec.matches(r)]
     if not out:
         mine = [r for r in records if r["method"] == spec.method]
         if not mine:

@@ -74,7 +74,8 @@ def _resampled_totals(counts: np.ndarray, n_draws: int, seed: int) -> np.ndarray
 
 
 def paired_bootstrap(
-    a_counts: np.ndarray, b_counts: np.ndarray, metric: str, n_draws: int = 1000, seed: int = 0
+    a_counts: np.ndarray, b_counts: np.ndarray, metric: str, n_draws: int = 1000, seed: int = 0,
+    a_base: np.ndarray | None = None, b_base: np.ndarray | None = None,
 ) -> BootstrapResult:
     """Paired bootstrap of Δ = score(B) − score(A) over test sentences.
 
@@ -83,17 +84,32 @@ def paired_bootstrap(
     (the same for A and B) and re-scores both. CI = the 2.5th and 97.5th percentiles of Δ*; p (two-sided,
     twice the smaller tail) = min(1, 2 · (1 + min(#{Δ* ≤ 0}, #{Δ* ≥ 0})) / (1 + n_draws)): below 0.05 about
     when the percentile CI excludes 0, 1 when A and B are identical, never 0 from a finite number of draws.
+
+    With `a_base` (`b_base`), side A's (B's) score is itself a margin, score(A) − score(A_base), resampled on
+    the same sentences: Δ is then a difference of two margins (e.g. Figure 5's FGKF − basicKD margin at a
+    small vs a large target share, all four systems scored on one test set).
     """
-    a, b = _pooled(a_counts, "a_counts"), _pooled(b_counts, "b_counts")
-    if a.shape != b.shape:
-        raise ValueError(f"A and B must have counts for the same sentences: got shapes {a.shape} and {b.shape}")
+    parts = [_pooled(c, name) for c, name in ((a_counts, "a_counts"), (b_counts, "b_counts"),
+                                               (a_base, "a_base"), (b_base, "b_base")) if c is not None]
+    if len({p.shape for p in parts}) != 1:
+        raise ValueError(f"every system must have counts for the same sentences: got shapes {[p.shape for p in parts]}")
     if n_draws < 2:
         raise ValueError(f"n_draws must be >= 2, got {n_draws}")
     score = _score_fn(metric)
-    totals = _resampled_totals(np.concatenate([a, b], axis=1), n_draws, seed)
-    k = a.shape[1]
-    deltas = score(totals[:, k:]) - score(totals[:, :k])
-    score_a, score_b = float(score(a.sum(0))), float(score(b.sum(0)))
+    k = parts[0].shape[1]
+    totals = _resampled_totals(np.concatenate(parts, axis=1), n_draws, seed)
+    full = np.concatenate(parts, axis=1).sum(0)
+    names = [n for n, c in (("a", a_counts), ("b", b_counts), ("a_base", a_base), ("b_base", b_base)) if c is not None]
+
+    def side(t: np.ndarray, name: str) -> np.ndarray:
+        """Score of side `name` (minus its base when given) from totals laid out as `parts`."""
+        col = lambda n: t[..., names.index(n) * k:(names.index(n) + 1) * k]  # noqa: E731
+        base = f"{name}_base"
+        return score(col(name)) - (score(col(base)) if base in names else 0.0)
+
+    deltas = side(totals, "b") - side(totals, "a")
+    a = parts[0]
+    score_a, score_b = float(side(full, "a")), float(side(full, "b"))
     delta = score_b - score_a
     tail = min(np.count_nonzero(deltas <= 0), np.count_nonzero(deltas >= 0))
     low, high = np.percentile(deltas, [2.5, 97.5])
@@ -137,8 +153,9 @@ class Comparison:
     mde: float  # at α = 0.05 and 80% power, from test.se
 
 
-def _seed_counts(records: list[dict], scoring: str, side: str) -> tuple[np.ndarray, list[list[str]], str, str]:
-    """[seeds, n, k] counts of one side's records, their shared test tokens, task and metric."""
+def record_counts(records: list[dict], scoring: str, side: str) -> tuple[np.ndarray, list[list[str]], str, str]:
+    """[seeds, n, k] per-sentence counts of one side's records under `scoring`, their shared test tokens, task
+    and metric (the counts `compare` resamples)."""
     if not records:
         raise ValueError(f"side {side}: no records given")
     tasks = sorted({r["task"] for r in records})
@@ -155,29 +172,48 @@ def _seed_counts(records: list[dict], scoring: str, side: str) -> tuple[np.ndarr
     return np.stack(counts), tokens, task.name, task.metric
 
 
+def compare_counts(
+    task: str, metric: str, scoring: str, count_name: str, counts_a: np.ndarray, counts_b: np.ndarray,
+    n_draws: int = 1000, seed: int = 0, a_base: np.ndarray | None = None, b_base: np.ndarray | None = None,
+) -> Comparison:
+    """`Comparison` of two sides given as [seeds, n, k] counts in the columns of COUNT_METRICS[count_name]
+    (`metric`/`scoring` only label the result). With a base, a side is the margin side − base (see
+    `paired_bootstrap`); its seed count is the smaller of the two and its seed std is not defined (NaN)."""
+    score = _score_fn(count_name)
+    std = lambda x: float(np.std(x, ddof=1)) if len(x) > 1 else math.nan  # noqa: E731
+
+    def seeds(counts: np.ndarray, base: np.ndarray | None) -> tuple[int, float, float]:
+        own = score(np.asarray(counts, dtype=float).sum(1))
+        if base is None:
+            return len(own), float(np.mean(own)), std(own)
+        other = score(np.asarray(base, dtype=float).sum(1))
+        return min(len(own), len(other)), float(np.mean(own) - np.mean(other)), math.nan
+
+    (n_a, mean_a, std_a), (n_b, mean_b, std_b) = seeds(counts_a, a_base), seeds(counts_b, b_base)
+    test = paired_bootstrap(counts_a, counts_b, count_name, n_draws, seed, a_base, b_base)
+    return Comparison(task, metric, scoring, n_a, n_b, mean_a, std_a, mean_b, std_b, test,
+                      minimum_detectable_effect(test.se))
+
+
 def compare(
     records_a: list[dict], records_b: list[dict], scoring: str = "standard", n_draws: int = 1000, seed: int = 0
 ) -> Comparison:
     """Compare two sets of seed records of one task under `scoring` ("standard" | "paper"), from their .pred.tsv."""
-    counts_a, tokens_a, task, metric = _seed_counts(records_a, scoring, "A")
-    counts_b, tokens_b, task_b, _ = _seed_counts(records_b, scoring, "B")
+    counts_a, tokens_a, task, metric = record_counts(records_a, scoring, "A")
+    counts_b, tokens_b, task_b, _ = record_counts(records_b, scoring, "B")
     if task_b != task or tokens_a != tokens_b:
         raise ValueError(f"A ({task}) and B ({task_b}) must be scored on the same test sentences")
-    name = count_metric(metric, scoring)
-    score = _score_fn(name)
-    seeds_a, seeds_b = score(counts_a.sum(1)), score(counts_b.sum(1))
-    test = paired_bootstrap(counts_a, counts_b, name, n_draws, seed)
-    std = lambda x: float(np.std(x, ddof=1)) if len(x) > 1 else math.nan  # noqa: E731
-    return Comparison(
-        task, metric, scoring, len(records_a), len(records_b), float(np.mean(seeds_a)), std(seeds_a),
-        float(np.mean(seeds_b)), std(seeds_b), test, minimum_detectable_effect(test.se),
-    )
+    return compare_counts(task, metric, scoring, count_metric(metric, scoring), counts_a, counts_b, n_draws, seed)
 
 
-def verdict(delta_paper: float, result: Comparison, comparable: bool = True, reason: str = "") -> str:
+def verdict(delta_paper: float, result: Comparison, comparable: bool = True, reason: str = "",
+            direction_only: bool = False) -> str:
     """The study's reading of `result` against the paper's Δ (B − A): "reproduced" (same sign, CI excludes 0),
     "contradicted" (opposite sign, CI excludes 0), "inconclusive" (CI includes 0; "(underpowered)" when the
-    MDE exceeds |Δ_paper|), "inconclusive (n<3)" with fewer than 3 seeds a side, or "not comparable (reason)"."""
+    MDE exceeds |Δ_paper|), "inconclusive (n<3)" with fewer than 3 seeds a side, or "not comparable (reason)".
+
+    `direction_only`: the paper gives the sign of Δ and no size (a figure); only its sign is read, and an
+    inconclusive result cannot be called underpowered."""
     if not comparable:
         return f"not comparable ({reason})" if reason else "not comparable"
     if not math.isfinite(delta_paper) or delta_paper == 0:
@@ -185,5 +221,6 @@ def verdict(delta_paper: float, result: Comparison, comparable: bool = True, rea
     if min(result.n_a, result.n_b) < 3:
         return "inconclusive (n<3)"
     if not result.test.excludes_zero:
-        return "inconclusive (underpowered)" if result.mde > abs(delta_paper) else "inconclusive"
+        underpowered = not direction_only and result.mde > abs(delta_paper)
+        return "inconclusive (underpowered)" if underpowered else "inconclusive"
     return "reproduced" if (result.test.ci_low > 0) == (delta_paper > 0) else "contradicted"

@@ -19,8 +19,8 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 BOOK = ROOT / "book"
 JUPYTER_BOOK = Path(sys.executable).with_name("jupyter-book")
-REPRODUCED = re.compile(r"\d+\.\d+ ± (\d+\.\d+|—) \(\d+\)")  # study.fmt_ms: mean ± std (n)
-VERDICTS = ("reproduced", "partly", "not reproduced", "not comparable")
+REPRODUCED = re.compile(r"\d+\.\d+ ± (\d+\.\d+|—) \(\d+, \w+\)")  # study.fmt_ms: mean ± std (n, profile)
+VERDICTS = ("reproduced", "contradicted", "inconclusive", "not comparable", "no verdict", "not run")
 
 
 def copy_book(dest: Path) -> Path:
@@ -62,7 +62,7 @@ def test_book_builds_every_page_with_reproduced_numbers(tmp_path):
     assert REPRODUCED.search(main), "the main results page shows no 'mean ± std (n)'"
     intro = (html / "intro.html").read_text(encoding="utf-8")  # the overview carries glued verdicts and differences
     assert any(v in intro for v in VERDICTS)
-    assert re.search(r"[+-]\d+\.\d+ ± (\d+\.\d+|—) \(\d+\)", intro)
+    assert re.search(r"[+-]\d+\.\d+ \[[+-]\d+\.\d+, [+-]\d+\.\d+\]", intro)  # Δ [95% CI] of a claim
 
 
 def _notebook(cells: list) -> nbformat.NotebookNode:
@@ -154,24 +154,16 @@ def _fake_run(folder: Path, name: str, scheme: str, sentences: list, relevance: 
     folder.mkdir(parents=True, exist_ok=True)
     (folder / f"{name}.pred.tsv").write_text(
         "".join("".join(f"{t}\t{g}\t{p}\n" for t, g, p in zip(*s)) + "\n" for s in sentences), encoding="utf-8")
+    from fgkf_core.config import resolve
+
     rec = {"task": "t", "method": name, "seed": 1, "profile": "smoke", "task_info": {"scheme": scheme},
+           "config": resolve("t", "smoke")[0].to_dict(),
            "files": {"predictions": f"{name}.pred.tsv"}, "_path": str(folder / f"{name}.json")}
     if relevance is not None:
         with gzip.open(folder / f"{name}.relevance.json.gz", "wt", encoding="utf-8") as fh:
             json.dump(relevance, fh)
         rec["files"]["relevance"] = f"{name}.relevance.json.gz"
     return rec
-
-
-def test_verdict_rule():
-    from fgkf_core.study import verdict
-
-    assert verdict(1.0, 0.5, noise=0.4, n=3) == "reproduced"
-    assert verdict(0.3, 0.5, noise=0.4, n=3) == "partly"  # right sign, inside the seed noise
-    assert verdict(1.0, 0.5, n=1) == "partly"  # a single seed has no noise estimate
-    assert verdict(-1.0, 0.5, noise=0.4, n=3) == "not reproduced"
-    assert verdict(1.0, 0.5, noise=0.4, n=3, comparable=False) == "not comparable"
-    assert verdict(float("nan"), 0.5) == "not comparable"
 
 
 def test_list_parameters_from_the_shell():
@@ -188,34 +180,50 @@ def test_compare_puts_reproduced_beside_paper():
     from fgkf_core import study
 
     frame = pd.DataFrame({"task": ["ner_en"] * 3, "variant": ["fgkf"] * 3, "seed": [1, 2, 3],
-                          "score": [60.0, 62.0, 64.0], "roov": [None] * 3})
+                          "profile": ["quick"] * 3, "score": [60.0, 62.0, 64.0], "roov": [None] * 3})
     summ = study.summary(frame)
     assert summ.loc[0, "mean"] == 62.0 and summ.loc[0, "std"] == 2.0 and summ.loc[0, "n"] == 3
     cmp = study.compare(summ, study.paper_long("table3"), rows=study.paper_rows("table3"), tasks=["ner_en"])
     row = cmp[cmp["variant"] == "fgkf"].iloc[0]
-    assert row["reproduced"] == "62.00 ± 2.00 (3)" and row["paper"] == 63.81
+    assert row["reproduced"] == "62.00 ± 2.00 (3, quick)" and row["paper"] == 63.81
     assert abs(row["diff"] - (62.0 - 63.81)) < 1e-9
     assert (cmp[cmp["variant"] == "basic_kd"]["reproduced"] == "not run").all()
     table = study.compare_table(cmp)
-    assert table.loc[("ner_en", "fgkf"), ("score", "Δ")] == "-1.81"
+    assert table.loc[("ner_en", "fgkf"), ("score (our scoring)", "Δ")] == "not comparable"  # ner_en absolute
+    pos = study.compare(frame.assign(task="pos_en").pipe(study.summary), study.paper_long("table3"), tasks=["pos_en"])
+    assert study.compare_table(pos).loc[("pos_en", "fgkf"), ("score (our scoring)", "Δ")] == f"{62.0 - 91.33:+.2f}"
+
+
+def test_full_profile_cells_replace_reduced_ones():
+    import pandas as pd
+
+    from fgkf_core import study
+
+    frame = pd.DataFrame({"task": ["ner_en"] * 4, "variant": ["fgkf"] * 4, "seed": [1, 1, 2, 3],
+                          "profile": ["quick", "full", "full", "full"], "score": [40.0, 44.0, 45.0, 46.0]})
+    summ = study.summary(frame, metrics=("score",))
+    assert list(summ["profile"]) == ["full"] and summ.loc[0, "n"] == 3 and summ.loc[0, "mean"] == 45.0
 
 
 def test_strong_weak_split_pos_and_ner(tmp_path):
-    from fgkf_core.study import relevance_split_frame, strong_weak_split
+    from fgkf_core.study import plain, relevance_split_frame, split_counts
 
     tokens = ["a", "b", "c", "d"]
     rel = {"target_train": [{"alpha_elem": [0.2, 0.6]}],  # threshold = 0.4
            "target_test": [{"tokens": tokens, "tags": ["X"] * 4, "alpha_elem": [0.9, 0.1, 0.5, 0.3]}]}
     pos = _fake_run(tmp_path / "pos", "fgkf", "tags", [(tokens, ["N", "V", "N", "V"], ["N", "N", "N", "V"])], rel)
-    out = strong_weak_split(pos)
-    assert out["threshold"] == pytest.approx(0.4)
-    assert out["strong"] == 100.0 and out["n_strong"] == 2  # a, c: both right
-    assert out["weak"] == 50.0 and out["n_weak"] == 2  # b wrong, d right
+    out = split_counts(pos)
+    assert out.threshold == pytest.approx(0.4) and out.unit == "tokens"
+    assert out.score("strong") == 100.0 and out.n_gold("strong") == 2  # a, c: both right
+    assert out.score("weak") == 50.0 and out.n_gold("weak") == 2  # b wrong, d right
     gold = ["B-PER", "I-PER", "O", "B-LOC"]  # PER(a,b) mean 0.5 -> strong; LOC(d) 0.3 -> weak
     pred = ["B-PER", "I-PER", "O", "O"]
     ner = _fake_run(tmp_path / "ner", "fgkf", "bio", [(tokens, gold, pred)], rel)
-    out = strong_weak_split(ner)
-    assert (out["strong"], out["weak"], out["n_strong"], out["n_weak"]) == (100.0, 0.0, 1, 1)
+    out = split_counts(ner)
+    assert (out.score("strong"), out.score("weak"), out.n_gold("strong"), out.n_gold("weak")) == (100.0, 0.0, 1, 1)
+    tok = split_counts(ner, ner_unit="token")  # a (0.9) strong, b (0.1) and d (0.3) weak; c is no entity token
+    assert tok.unit == "entity tokens" and (tok.n_gold("strong"), tok.n_gold("weak")) == (1, 2)
+    assert (tok.score("strong"), tok.score("weak")) == (100.0, 50.0)  # b right (I-PER), d wrong
     other = _fake_run(tmp_path / "ner", "basic_kd", "bio", [(tokens, gold, ["O"] * 4)])
-    frame = relevance_split_frame([ner, other])  # the baseline is scored on FGKF's split
+    frame = relevance_split_frame([ner, other], plain(["fgkf", "basic_kd"]))  # the baseline: FGKF's split
     assert list(frame["variant"]) == ["fgkf", "basic_kd"] and list(frame["strong"]) == [100.0, 0.0]

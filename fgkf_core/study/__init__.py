@@ -1,18 +1,29 @@
-"""The study behind the book: notebook parameters, run grids, the paper's tables, statistics, verdicts, the
-Table 5 split, figures, glue and provenance, one module each. Notebooks do ``from fgkf_core import study``.
+"""The study behind the book: notebook parameters, run grids, the paper's tables and claims, seed summaries,
+paired verdicts, the Table 5 split, figures, glue and provenance, one module each. Notebooks do
+``from fgkf_core import study``.
 
-Every number a page shows is computed here; a page is parameters -> `ensure_runs` -> study calls -> glue.
-Scores are percentages, as in the paper.
+Every number a page shows is computed here; a page is parameters -> `pages` (grid, records, claims) -> study
+calls -> glue. Scores are percentages, as in the paper.
 """
 from ..ensure import check_profile, ensure_runs, load_record, results_root
+from .claims import (
+    NER_EN_UNMATCHED, Claim, ablation_claims, absolute_reason, data_size_claims, difference_reason, main_claims,
+    paper_delta, split_claims, table4_claims,
+)
 from .data_size import data_size_claim, data_size_summary, data_size_table, margins
+from .effects import effects_table, paired_delta
 from .figures import data_size_figure, plot_data_size, plot_heatmap
-from .frames import CONFIG_COLUMNS, runs_frame, variant_of
-from .glue import glue, glue_claims, glue_compare, glue_key, glue_settings
+from .frames import CONFIG_COLUMNS, paper_score, runs_frame, variants_of
+from .glue import glue, glue_compare, glue_key, glue_settings
 from .grids import (
     ABLATIONS, PAPER_METHOD, Variant, ablation_variants, code_switches, data_size_variants, fidelity_variants,
     formulation_switches, grid, main_grid, main_grid_note, plain, registered_methods, table3_variants,
     table4_variants,
+)
+from .overview import glue_overview, overview, overview_frame
+from .pages import (
+    PageGrid, ablation_grid, cws_variants_grid, data_size_grid, full_records, judge_page, main_results_grid,
+    page_records, relevance_split_grid,
 )
 from .paper import paper_dir, paper_long, paper_reference, paper_rows, paper_table
 from .params import (
@@ -20,30 +31,40 @@ from .params import (
 )
 from .provenance import data_files, data_sizes, glue_provenance, provenance
 from .relevance_split import (
-    heatmap_data, load_predictions, relevance_split_frame, relevance_threshold, spread_table, strong_weak_split,
-    within_sentence_spread,
+    MIN_UNITS, NER_UNITS, SplitCounts, SplitMeasure, heatmap_data, load_predictions, relevance_sources,
+    relevance_split_frame, relevance_threshold, split_counts, split_units, spread_table, within_sentence_spread,
 )
-from .stats import effect, summary
+from .stats import summary
+from .tables import NOTE as TABLE_NOTE
+from .tables import compare, compare_table, fmt_ms
 from .verdicts import (
-    VERDICT_RULE, Claim, ablation_claims, claims_table, compare, compare_table, effects_table, fmt_diff, fmt_ms,
-    main_claims, split_claims, table4_claims, verdict,
+    CATEGORIES, VERDICT_RULE, Judgement, ScoreMeasure, claims_table, glue_judgements, judge, judge_all, pools,
+    verdict_counts,
 )
 
 __all__ = [
     "check_profile", "ensure_runs", "load_record", "results_root",
+    "NER_EN_UNMATCHED", "Claim", "ablation_claims", "absolute_reason", "data_size_claims", "difference_reason",
+    "main_claims", "paper_delta", "split_claims", "table4_claims",
     "data_size_claim", "data_size_summary", "data_size_table", "margins",
+    "effects_table", "paired_delta",
     "data_size_figure", "plot_data_size", "plot_heatmap",
-    "CONFIG_COLUMNS", "runs_frame", "variant_of",
-    "glue", "glue_claims", "glue_compare", "glue_key", "glue_settings",
+    "CONFIG_COLUMNS", "paper_score", "runs_frame", "variants_of",
+    "glue", "glue_compare", "glue_key", "glue_settings",
     "ABLATIONS", "PAPER_METHOD", "Variant", "ablation_variants", "code_switches", "data_size_variants",
     "fidelity_variants", "formulation_switches", "grid", "main_grid", "main_grid_note", "plain", "registered_methods",
     "table3_variants", "table4_variants",
+    "glue_overview", "overview", "overview_frame",
+    "PageGrid", "ablation_grid", "cws_variants_grid", "data_size_grid", "full_records", "judge_page",
+    "main_results_grid", "page_records", "relevance_split_grid",
     "paper_dir", "paper_long", "paper_reference", "paper_rows", "paper_table",
     "SETTINGS", "as_list", "banner", "default_fractions", "default_pool", "default_seeds", "default_tasks",
     "data_files", "data_sizes", "glue_provenance", "provenance",
-    "heatmap_data", "load_predictions", "relevance_split_frame", "relevance_threshold", "spread_table",
-    "strong_weak_split", "within_sentence_spread",
-    "effect", "summary",
-    "VERDICT_RULE", "Claim", "ablation_claims", "claims_table", "compare", "compare_table", "effects_table",
-    "fmt_diff", "fmt_ms", "main_claims", "split_claims", "table4_claims", "verdict",
+    "MIN_UNITS", "NER_UNITS", "SplitCounts", "SplitMeasure", "heatmap_data", "load_predictions",
+    "relevance_sources", "relevance_split_frame", "relevance_threshold", "split_counts", "split_units", "spread_table",
+    "within_sentence_spread",
+    "summary",
+    "TABLE_NOTE", "compare", "compare_table", "fmt_ms",
+    "CATEGORIES", "VERDICT_RULE", "Judgement", "ScoreMeasure", "claims_table", "glue_judgements", "judge",
+    "judge_all", "pools", "verdict_counts",
 ]

@@ -1,12 +1,18 @@
-"""Figure 5's numbers: score per method and share of the target pool, the FGKF − basicKD margin per share,
-and the claim that the margin shrinks as the target data grows."""
+"""Figure 5's numbers: score per method and share of the target pool, the FGKF − basicKD margin per share
+(paired over test sentences), and the claim that the margin shrinks as the target data grows."""
 from __future__ import annotations
+
+from typing import Sequence
 
 import pandas as pd
 
+from .claims import data_size_claims
+from .effects import paired_delta
 from .glue import glue
-from .stats import difference_noise, seed_noise, summary
-from .verdicts import fmt_diff, fmt_ms, verdict
+from .grids import Variant
+from .stats import summary
+from .tables import fmt_ms
+from .verdicts import Judgement, judge, pools
 
 
 def data_size_summary(frame: pd.DataFrame) -> pd.DataFrame:
@@ -17,43 +23,39 @@ def data_size_summary(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def data_size_table(summ: pd.DataFrame) -> pd.DataFrame:
-    """Per share of the pool and method: word F1 as mean ± std (n) and the target training sentences used."""
-    table = summ.assign(F1=[fmt_ms(m, s, n) for m, s, n in zip(summ["mean"], summ["std"], summ["n"])])
+    """Per share of the pool and method: word F1 as mean ± std (n, profile) and the target training sentences."""
+    table = summ.assign(F1=[fmt_ms(m, s, n, p) for m, s, n, p in
+                            zip(summ["mean"], summ["std"], summ["n"], summ["profile"])])
     return table.pivot_table(index="target_fraction", columns="method", values=["F1", "n_target_train"],
                              aggfunc="first", sort=False)
 
 
-def margins(summ: pd.DataFrame, a: str = "fgkf", b: str = "basic_kd") -> pd.DataFrame:
-    """Per target fraction: mean a − b, its seed noise and the smaller n."""
+def _label(method: str, fraction: float) -> str:
+    return f"{method}@{fraction:g}"  # as `grids.data_size_variants`
+
+
+def margins(records: list[dict], variants: Sequence[Variant], task: str, fractions: Sequence[float],
+            profile: str, a: str = "fgkf", b: str = "basic_kd") -> pd.DataFrame:
+    """Per target fraction: the paired a − b margin, Δ [95% CI] (seeds, profile)."""
+    pool = pools(records, variants)
     rows = []
-    for f, part in summ.groupby("target_fraction"):
-        sa, sb = part[part["method"] == a], part[part["method"] == b]
-        if sa.empty or sb.empty:
-            continue
-        ra, rb = sa.iloc[0], sb.iloc[0]
-        diff, noise, n = ra["mean"] - rb["mean"], seed_noise(ra, rb), int(min(ra["n"], rb["n"]))
-        rows.append({"target_fraction": f, "margin": diff, "noise": noise, "n": n,
-                     "margin ± noise (n)": fmt_diff(diff, noise, n)})
+    for f in sorted(fractions):
+        d = paired_delta(pool, task, _label(a, f), _label(b, f), profile)
+        rows.append({"target_fraction": f, "margin": d.delta, "margin [95% CI] (seeds, profile)": d.text})
     return pd.DataFrame(rows)
 
 
-def data_size_claim(summ: pd.DataFrame, prefix: str = "size", a: str = "fgkf", b: str = "basic_kd") -> pd.DataFrame:
-    """Figure 5's claim, a − b margin at the smallest share > at the largest share (direction only, the paper
-    gives no numbers); glues `<prefix>_margin_low/high`, `_low/_high` (shares), `_claim_ours`, `_claim_verdict`.
-    Returns the margin per share."""
-    marg = margins(summ, a, b)
-    if marg.empty:
-        for k in ("margin_low", "margin_high", "low", "high", "claim_ours"):
-            glue(f"{prefix}_{k}", "not run")
-        glue(f"{prefix}_claim_verdict", "not comparable")
-        return marg
-    lo, hi = marg.iloc[0], marg.iloc[-1]
-    noise = difference_noise(lo["noise"], hi["noise"])
-    diff, n = lo["margin"] - hi["margin"], int(min(lo["n"], hi["n"]))
-    glue(f"{prefix}_margin_low", lo["margin ± noise (n)"])
-    glue(f"{prefix}_margin_high", hi["margin ± noise (n)"])
-    glue(f"{prefix}_low", f"{lo['target_fraction']:.0%}")
-    glue(f"{prefix}_high", f"{hi['target_fraction']:.0%}")
-    glue(f"{prefix}_claim_ours", fmt_diff(diff, noise, n))
-    glue(f"{prefix}_claim_verdict", verdict(diff, +1.0, noise, n) if len(marg) > 1 else "not comparable")
-    return marg
+def data_size_claim(records: list[dict], variants: Sequence[Variant], task: str, fractions: Sequence[float],
+                    profile: str, prefix: str = "size") -> Judgement:
+    """Figure 5's claim, judged as the paired difference of the FGKF − basicKD margins at the smallest and the
+    largest share; glues `<prefix>_low/_high` (shares), `_claim_ours`, `_claim_verdict`."""
+    lo, hi = min(fractions), max(fractions)
+    labels = {"fgkf_low": _label("fgkf", lo), "basic_low": _label("basic_kd", lo),
+              "fgkf_high": _label("fgkf", hi), "basic_high": _label("basic_kd", hi)}
+    (claim,) = data_size_claims(task, labels)
+    j = judge(claim, "data_size", pools(records, variants), profile)
+    glue(f"{prefix}_low", f"{lo:.0%}")
+    glue(f"{prefix}_high", f"{hi:.0%}")
+    glue(f"{prefix}_claim_ours", j.ours())
+    glue(f"{prefix}_claim_verdict", j.verdict)
+    return j

@@ -1,11 +1,12 @@
-"""Run records as a frame: one row per run with its variant label, distinguishing config values and scores,
-the input of every summary."""
+"""Run records as a frame: one row per (run, variant it belongs to) with the label, distinguishing config
+values and scores (ours, and optionally the authors' scoring), the input of every summary."""
 from __future__ import annotations
 
 from typing import Iterable, Sequence
 
 import pandas as pd
 
+from ..scoring import rescore
 from .grids import Variant
 
 
@@ -16,38 +17,51 @@ CONFIG_COLUMNS = (
 )
 
 
-def variant_of(record: dict, variants: Sequence[Variant] | None) -> str | None:
-    """Label of the first variant matching the record (the method name when no variants are given)."""
+def variants_of(record: dict, variants: Sequence[Variant] | None) -> list[str]:
+    """Labels of every variant the record is a run of (by resolved config, `Variant.matches`); the method name
+    when no variants are given."""
     if variants is None:
-        return record["method"]
-    return next((v.label for v in variants if v.matches(record)), None)
+        return [record["method"]]
+    return [v.label for v in variants if v.matches(record)]
 
 
-def runs_frame(records: Iterable[dict], variants: Sequence[Variant] | None = None) -> pd.DataFrame:
-    """One row per run: identity, the distinguishing config values, test score (+ R_oov), time and device.
+def paper_score(record: dict) -> float:
+    """The record's test score under the authors' scoring: its ``test_paper`` where recorded, else rescored
+    from its predictions (records migrated from schema 1 carry only ours)."""
+    if "test_paper" in record:
+        return record["test_paper"]["score"]
+    return rescore(record, "paper")["score"]
+
+
+def runs_frame(records: Iterable[dict], variants: Sequence[Variant] | None = None,
+               paper_scoring: bool = False) -> pd.DataFrame:
+    """One row per (run, matching variant): identity, the distinguishing config values, test score (+ R_oov),
+    time and device; with `paper_scoring`, ``score_paper`` = the authors' scoring of the same predictions.
 
     With `variants`, records matching none of them are dropped and ``variant`` holds the matching label.
     """
     rows = []
     for rec in records:
-        label = variant_of(rec, variants)
-        if label is None:
+        labels = variants_of(rec, variants)
+        if not labels:
             continue
         cfg = rec.get("config", {})
         test = rec.get("test", {})
         overrides = rec.get("config_layers", {}).get("overrides", {})
-        rows.append({
-            "task": rec["task"], "variant": label, "method": rec["method"], "seed": rec["seed"],
+        row = {
+            "task": rec["task"], "method": rec["method"], "seed": rec["seed"],
             "profile": rec["profile"], "formulation": rec.get("formulation", "paper"),
             "overrides": ", ".join(f"{k}={v}" for k, v in sorted(overrides.items())),
             **{k: cfg.get(k) for k in CONFIG_COLUMNS},
-            "score": test.get("score"), "roov": test.get("roov"), "best_dev": rec.get("best_dev"),
+            "score": test.get("score"), "roov": test.get("roov"),
+            "score_paper": paper_score(rec) if paper_scoring else None, "best_dev": rec.get("best_dev"),
             "n_target_train": rec.get("task_info", {}).get("sizes", {}).get("target_train"),
             "comparable": rec.get("task_info", {}).get("comparable_to_paper", True),
             "wall_seconds": rec.get("wall_seconds"), "device": rec.get("device"),
             "stop_reason": rec.get("stop_reason"), "config_hash": rec.get("config_hash"), "path": rec.get("_path"),
-        })
+        }
+        rows += [{"variant": label, **row} for label in labels]
     cols = ["task", "variant", "method", "seed", "profile", "formulation", "overrides", *CONFIG_COLUMNS, "score",
-            "roov", "best_dev", "n_target_train", "comparable", "wall_seconds", "device", "stop_reason",
-            "config_hash", "path"]
+            "roov", "score_paper", "best_dev", "n_target_train", "comparable", "wall_seconds", "device",
+            "stop_reason", "config_hash", "path"]
     return pd.DataFrame(rows, columns=cols)

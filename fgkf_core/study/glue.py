@@ -21,14 +21,6 @@ def glue(name: str, value: Any) -> None:
     _glue(glue_key(name), value, display=False)
 
 
-def glue_claims(table: pd.DataFrame, prefix: str) -> None:
-    """Glue `<prefix>_<key>_{verdict,ours,paper}` for every claim row (text for the book's prose)."""
-    for rec in table.to_dict("records"):
-        glue(f"{prefix}_{rec['key']}_verdict", rec["verdict"])
-        glue(f"{prefix}_{rec['key']}_ours", rec["ours"])
-        glue(f"{prefix}_{rec['key']}_paper", rec["paper"] or "n/a")
-
-
 def glue_compare(cmp: pd.DataFrame, prefix: str) -> None:
     """Glue `<prefix>_<task>_<variant>[_<metric>]` = 'mean ± std (n)' (or 'not run') and `..._reported` (the
     paper's value) for every row of a `compare` frame (metric ``score`` has no suffix)."""

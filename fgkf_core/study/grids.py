@@ -1,12 +1,15 @@
 """Run grids: a `Variant` is a labelled (method, config overrides, formulation) row of a study table; here
 are the rows of Tables 3, 4 and 7, the fidelity page and Figure 5, and the grids of runs they expand to.
 
-A record belongs to a variant when its method, formulation and user overrides are exactly the variant's, e.g.
-Table 4's ``sample_q_alpha_elem`` = fgkf with ``relevance=sample_q, alpha=elem, warm_up=False``.
+A record belongs to a variant when its method and formulation are the variant's and its resolved ``config`` is
+the variant's resolved configuration (in the record's task and profile), whatever overrides produced it: e.g.
+Table 4's ``sample_q_alpha_multi`` (fgkf with ``relevance=sample_q, alpha=multi, warm_up=False``) is the record
+run as Table 7's ``without_warm_up`` (``warm_up=False`` alone), since sample_q and multi are the defaults.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any, Iterable, Mapping, Sequence
 
 import pandas as pd
@@ -14,7 +17,7 @@ import pandas as pd
 from ..config import CODE_LR, FORMULATIONS, Config, resolve
 from ..methods import METHODS
 from ..runs import RunSpec
-from ..tasks import Task, get_task
+from ..tasks import TASKS, Task, get_task
 from .paper import paper_rows
 from .params import default_seeds
 
@@ -32,12 +35,25 @@ class Variant:
         """The RunSpec of this variant."""
         return RunSpec(task, self.method, seed, dict(self.overrides), self.formulation)  # type: ignore[arg-type]
 
+    def config(self, task: str, profile: str) -> dict[str, Any]:
+        """This variant's resolved configuration on `task` in `profile` (what its records hold as ``config``)."""
+        return dict(_resolved(task, profile, self.formulation, tuple(sorted(self.overrides.items()))))
+
     def matches(self, record: dict) -> bool:
-        """Whether the record is a run of this variant (same method, formulation and user overrides)."""
-        return (
-            record["method"] == self.method and record.get("formulation", "paper") == self.formulation
-            and record.get("config_layers", {}).get("overrides", {}) == dict(self.overrides)
-        )
+        """Whether the record is a run of this variant: same method and formulation, and a resolved ``config``
+        equal to the variant's on every key the record holds (keys since dropped from `Config` are ignored)."""
+        if record["method"] != self.method or record.get("formulation", "paper") != self.formulation:
+            return False
+        want = self.config(record["task"], record["profile"])
+        return all(want[k] == v for k, v in record["config"].items() if k in want)
+
+
+@lru_cache(maxsize=None)
+def _resolved(task: str, profile: str, formulation: str, overrides: tuple[tuple[str, Any], ...]) -> tuple:
+    """`config.resolve` as sorted (key, value) pairs, cached (pages match hundreds of records to a few variants)."""
+    kind = get_task(task).kind if task in TASKS else None
+    cfg, _ = resolve(task, profile, formulation, kind=kind, **dict(overrides))
+    return tuple(sorted(cfg.to_dict().items()))
 
 
 def plain(methods: Iterable[str]) -> list[Variant]:

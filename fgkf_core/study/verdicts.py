@@ -1,200 +1,186 @@
-"""Reproduced numbers beside the paper's, the paper's claims (orderings a > b) and their verdicts.
+"""Verdicts on the paper's claims from paired statistics (`fgkf_core.stats`): each claim's Δ = better − worse
+is bootstrapped over test sentences (the same resampled sentences for both sides, seeds pooled), giving its
+95% CI, p-value and minimum detectable effect, and read against the paper's Δ by the rule in `VERDICT_RULE`.
 
-`compare` puts a `stats.summary` beside a `paper.paper_long` table; a `Claim` is one ordering the paper
-states, `claims_table` judges each with `verdict` (rule in `VERDICT_RULE`).
+A claim is judged on the records of one profile: the full profile where every variant it reads has full
+records, the page's profile otherwise (the row says which, and how many seeds each side has).
 """
 from __future__ import annotations
 
 import math
+from collections import Counter
 from dataclasses import dataclass
-from typing import Iterable, Sequence
+from typing import Iterable, Protocol, Sequence
 
+import numpy as np
 import pandas as pd
 
-from ..tasks import TASKS, get_task
+from ..scoring import count_metric
+from ..stats import Comparison, compare_counts, record_counts, verdict
+from ..tasks import get_task
+from .claims import Claim, difference_reason, paper_delta
 from .glue import glue
-from .grids import ABLATIONS
-from .params import SETTINGS
-from .stats import effect
+from .grids import Variant
 
-
-METRIC_LABEL = {"score": "score", "roov": "R_oov", "strong": "strong", "weak": "weak"}
-
-
-def fmt_ms(mean: float, std: float, n: int | float, digits: int = 2) -> str:
-    """'mean ± std (n)'; a single seed has no std ('—'); nothing run gives 'not run'."""
-    if n is None or (isinstance(n, float) and math.isnan(n)) or n == 0 or pd.isna(mean):
-        return "not run"
-    sd = "—" if pd.isna(std) else f"{std:.{digits}f}"
-    return f"{mean:.{digits}f} ± {sd} ({int(n)})"
-
-
-def compare(summ: pd.DataFrame, paper: pd.DataFrame, keys: Sequence[str] = ("task", "variant"),
-            rows: Sequence[str] | None = None, tasks: Sequence[str] | None = None) -> pd.DataFrame:
-    """Reproduced mean ± std (n) beside the paper's value and the difference (reproduced − paper), long.
-
-    Paper rows without a reproduction are kept ('not run') for the metrics the summary has; `rows`/`tasks`
-    restrict and order the output.
-    """
-    keys = list(keys)
-    paper = paper[paper["metric"].isin(set(summ["metric"]))][[*keys, "metric", "paper"]]
-    out = summ.merge(paper, on=[*keys, "metric"], how="outer")
-    if rows is not None:
-        out = out[out["variant"].isin(rows)]
-    if tasks is not None:
-        out = out[out["task"].isin(tasks)]
-    out["n"] = out["n"].fillna(0).astype(int)
-    out["reproduced"] = [fmt_ms(m, s, n) for m, s, n in zip(out["mean"], out["std"], out["n"])]
-    out["diff"] = out["mean"] - out["paper"]
-    order_v = {v: i for i, v in enumerate(rows or [])}
-    order_t = {t: i for i, t in enumerate(tasks or [])}
-    out = out.assign(_t=out["task"].map(order_t), _v=out["variant"].map(order_v))
-    out = out.sort_values(["_t", "_v", "metric"], na_position="last", kind="stable").drop(columns=["_t", "_v"])
-    return out.reset_index(drop=True)
-
-
-def compare_table(cmp: pd.DataFrame, index: Sequence[str] = ("task", "variant"), digits: int = 2) -> pd.DataFrame:
-    """Display form of `compare`: one row per `index`, per metric the columns reproduced | paper | Δ."""
-    def num(x: float, signed: bool = False) -> str:
-        return "" if pd.isna(x) else (f"{x:+.{digits}f}" if signed else f"{x:.{digits}f}")
-
-    cells = cmp.assign(
-        paper=cmp["paper"].map(num), diff=cmp["diff"].map(lambda x: num(x, True)),
-        metric=cmp["metric"].map(lambda m: METRIC_LABEL.get(m, m)),
-    )
-    wide = cells.pivot_table(index=list(index), columns="metric", values=["reproduced", "paper", "diff"],
-                             aggfunc="first", sort=False)
-    wide = wide.rename(columns={"diff": "Δ"}).swaplevel(0, 1, axis=1)
-    rank = list(METRIC_LABEL.values())
-    metrics = sorted(dict.fromkeys(cells["metric"]), key=lambda m: rank.index(m) if m in rank else len(rank))
-    wide = wide.reindex(columns=pd.MultiIndex.from_product([metrics, ["reproduced", "paper", "Δ"]])).fillna("")
-    order = list(dict.fromkeys(map(tuple, cmp[list(index)].values.tolist())))
-    rows = pd.MultiIndex.from_tuples(order, names=list(index)) if len(index) > 1 else [o[0] for o in order]
-    wide = wide.reindex(rows)
-    wide.columns.names = [None, None]
-    return wide
-
+#: draws of every claim's paired bootstrap, and its seed (verdicts are deterministic)
+N_DRAWS, BOOTSTRAP_SEED = 2000, 0
+#: verdict categories in the order the overview counts them
+CATEGORIES = ("reproduced", "contradicted", "inconclusive", "not comparable", "no verdict", "not run")
 
 VERDICT_RULE = (
-    "A claim is an ordering (the paper's difference a − b has a sign). Reproduced: our mean difference has the "
-    "paper's sign and exceeds the seed noise, sqrt(std_a² + std_b²), with at least two seeds on each side. "
-    "Partly: the sign agrees but the difference is within the noise, or a side has a single seed. "
-    "Not reproduced: the sign is opposite (or zero). Not comparable: a side was not run, the setting uses "
-    "substitute data, or the paper gives no direction."
+    "Δ = better − worse, bootstrapped over test sentences (2000 paired draws, seeds pooled); MDE = the smallest "
+    "true |Δ| the test detects with 80% power at α = 0.05. Reproduced: the paper's sign and a 95% CI that "
+    "excludes 0. Contradicted: the opposite sign, CI excluding 0. Inconclusive: the CI includes 0 "
+    "(underpowered when the MDE exceeds the paper's |Δ|), or fewer than 3 seeds on a side (n<3). "
+    "Not comparable: substitute data, or the paper has no value for the setting. No verdict: a smoke-profile "
+    "page (its numbers validate the pipeline only), or a relevance-split side with too few gold units."
 )
 
 
-def verdict(reproduced: float, paper: float, noise: float = float("nan"), n: int = 0, comparable: bool = True) -> str:
-    """Verdict on a claimed ordering from our difference, the paper's difference, the seed noise and min n.
+@dataclass(frozen=True)
+class SideCounts:
+    """One side of a claim: per-sentence counts [seeds, n, k] in the columns of COUNT_METRICS[count_metric]."""
 
-    See `VERDICT_RULE`: "reproduced" | "partly" | "not reproduced" | "not comparable".
-    """
-    if not comparable or pd.isna(reproduced) or pd.isna(paper) or paper == 0:
-        return "not comparable"
-    if reproduced * paper <= 0:
-        return "not reproduced"
-    if n >= 2 and not pd.isna(noise) and abs(reproduced) > noise:
-        return "reproduced"
-    return "partly"
+    counts: np.ndarray
+    count_metric: str
+    gold_units: int | None = None  # fewest gold units of a seed on the measured part (Table 5 sides), else None
+
+
+class Measure(Protocol):
+    """What a claim is scored on: per-sentence counts of a side's records."""
+
+    scoring: str
+    min_units: int
+
+    def counts(self, records: list[dict], claim: Claim) -> SideCounts: ...
 
 
 @dataclass(frozen=True)
-class Claim:
-    """`a` beats `b` on `task` (variant labels; `metric` of the summary)."""
+class ScoreMeasure:
+    """The task's headline score under `scoring` (standard = ours, paper = the authors')."""
 
-    key: str
-    task: str
-    a: str
-    b: str
-    metric: str = "score"
-    text: str = ""
+    scoring: str = "standard"
+    min_units: int = 0
 
-
-def claims_table(claims: Sequence[Claim], summ: pd.DataFrame, paper: pd.DataFrame | None) -> pd.DataFrame:
-    """One row per claim: our difference ± noise (n), the paper's difference, and the verdict."""
-    rows = []
-    for c in claims:
-        e = effect(summ, c.task, c.a, c.b, c.metric)
-        p = float("nan")
-        if paper is not None:
-            sel = paper[(paper["task"] == c.task) & (paper["metric"] == c.metric)].set_index("variant")["paper"]
-            if c.a in sel and c.b in sel:
-                p = sel[c.a] - sel[c.b]
-        comparable = get_task(c.task).comparable if c.task in TASKS else True
-        rows.append({
-            "key": c.key, "claim": c.text or f"{c.a} > {c.b} on {c.task}", "task": c.task,
-            "ours": fmt_diff(e["diff"], e["noise"], e["n"]), "paper": "" if pd.isna(p) else f"{p:+.2f}",
-            "verdict": verdict(e["diff"], p, e["noise"], e["n"], comparable),
-            "diff": e["diff"], "noise": e["noise"], "n": e["n"], "paper_diff": p,
-        })
-    return pd.DataFrame(rows)
+    def counts(self, records: list[dict], claim: Claim) -> SideCounts:
+        counts, _, _, metric = record_counts(records, self.scoring, claim.text)
+        return SideCounts(counts, count_metric(metric, self.scoring))
 
 
-def fmt_diff(diff: float, noise: float, n: int, digits: int = 2) -> str:
-    """'+1.23 ± 0.45 (n)' for a difference and its noise."""
-    if pd.isna(diff):
-        return "not run"
-    sd = "—" if pd.isna(noise) else f"{noise:.{digits}f}"
-    return f"{diff:+.{digits}f} ± {sd} ({n})"
+@dataclass(frozen=True)
+class Judgement:
+    """One claim, the records it was judged on and the verdict."""
+
+    claim: Claim
+    page: str
+    profile: str | None  # the records' profile; None when a side was not run
+    n_better: int
+    n_worse: int
+    paper_delta: float | None
+    result: Comparison | None
+    gold_units: int | None
+    verdict: str
+
+    @property
+    def category(self) -> str:
+        return next(c for c in CATEGORIES if self.verdict.startswith(c))
+
+    def ours(self) -> str:
+        """'Δ [CI low, CI high]' or 'not run'."""
+        if self.result is None:
+            return "not run"
+        t = self.result.test
+        return f"{t.delta:+.2f} [{t.ci_low:+.2f}, {t.ci_high:+.2f}]"
+
+    def paper(self) -> str:
+        if self.paper_delta is None:
+            return "n/a"
+        return "positive (figure only)" if self.claim.direction_only else f"{self.paper_delta:+.2f}"
+
+    def seeds(self) -> str:
+        return f"{self.n_better} v {self.n_worse}"
 
 
-def main_claims(tasks: Iterable[str] = SETTINGS) -> list[Claim]:
-    """Table 3: FGKF beats basicKD and the target-only model in every setting."""
-    out = []
-    for t in tasks:
-        out.append(Claim(f"{t}_fgkf_vs_basic_kd", t, "fgkf", "basic_kd", text=f"FGKF > basicKD ({t})"))
-        out.append(Claim(f"{t}_fgkf_vs_target_only", t, "fgkf", "target_only", text=f"FGKF > target only ({t})"))
-    return out
+def pools(records: Iterable[dict], variants: Sequence[Variant]) -> dict[tuple[str, str, str], list[dict]]:
+    """(task, variant label, profile) -> its records sorted by seed (a record joins every variant it matches)."""
+    out: dict[tuple[str, str, str], list[dict]] = {}
+    for rec in records:
+        for v in variants:
+            if v.matches(rec):
+                out.setdefault((rec["task"], v.label, rec["profile"]), []).append(rec)
+    return {k: sorted(rs, key=lambda r: r["seed"]) for k, rs in out.items()}
 
 
-def table4_claims(tasks: Iterable[str] = ("cws_zx", "cws_weibo")) -> list[Claim]:
-    """Table 4: finer alphas beat alpha_samp, Sample-q beats Domain-q, warm-up helps, alpha_samp beats basicKD."""
-    out = []
-    for t in tasks:
-        out += [
-            Claim(f"{t}_multi_vs_samp", t, "sample_q_alpha_multi", "sample_q_alpha_samp",
-                  text=f"Sample-q: alpha_multi > alpha_samp ({t})"),
-            Claim(f"{t}_elem_vs_samp", t, "sample_q_alpha_elem", "sample_q_alpha_samp",
-                  text=f"Sample-q: alpha_elem > alpha_samp ({t})"),
-            Claim(f"{t}_sample_vs_domain", t, "sample_q_alpha_multi", "domain_q_alpha_multi",
-                  text=f"alpha_multi: Sample-q > Domain-q ({t})"),
-            Claim(f"{t}_warm_up", t, "fgkf", "sample_q_alpha_multi", text=f"warm-up helps: FGKF > no warm-up ({t})"),
-            Claim(f"{t}_samp_vs_basic_kd", t, "sample_q_alpha_samp", "basic_kd",
-                  text=f"adaptive alpha_samp > constant alpha (basicKD) ({t})"),
-        ]
-    return out
+def pick_profile(claim: Claim, pool: dict[tuple[str, str, str], list[dict]], profile: str) -> str | None:
+    """The profile a claim is judged in: full where all its variants have full records, else `profile`;
+    None when a variant has no record in either."""
+    for p in dict.fromkeys(["full", profile] if profile != "smoke" else [profile]):
+        if all(pool.get((claim.task, v, p)) for v in claim.variants()):
+            return p
+    return None
 
 
-def split_claims(tasks: Iterable[str] = ("pos_en", "ner_en")) -> list[Claim]:
-    """Table 5: basicKD hurts weakly relevant tokens (below target-only); FGKF beats basicKD on both sides."""
-    out = []
-    for t in tasks:
-        out += [
-            Claim(f"{t}_weak_target_vs_basic_kd", t, "target_only", "basic_kd", "weak",
-                  text=f"weak tokens: target only > basicKD ({t})"),
-            Claim(f"{t}_weak_fgkf_vs_basic_kd", t, "fgkf", "basic_kd", "weak",
-                  text=f"weak tokens: FGKF > basicKD ({t})"),
-            Claim(f"{t}_strong_fgkf_vs_basic_kd", t, "fgkf", "basic_kd", "strong",
-                  text=f"strong tokens: FGKF > basicKD ({t})"),
-        ]
-    return out
+def judge(claim: Claim, page: str, pool: dict[tuple[str, str, str], list[dict]], profile: str,
+          measure: Measure | None = None) -> Judgement:
+    """The claim's paired comparison on its records (see `pick_profile`) and its verdict (`VERDICT_RULE`)."""
+    measure = measure or ScoreMeasure()
+    expected, why_none = paper_delta(claim)
+    used = pick_profile(claim, pool, profile)
+    if used is None:
+        return Judgement(claim, page, None, 0, 0, expected, None, None, "not run")
+    side = {v: measure.counts(pool[(claim.task, v, used)], claim) for v in claim.variants()}
+    get = lambda v: None if v is None else side[v].counts  # noqa: E731
+    metric = side[claim.better].count_metric
+    result = compare_counts(claim.task, f"{get_task(claim.task).metric} ({claim.measure})", measure.scoring, metric,
+                            get(claim.worse), get(claim.better), N_DRAWS, BOOTSTRAP_SEED,
+                            get(claim.worse_base), get(claim.better_base))
+    units = [s.gold_units for s in side.values() if s.gold_units is not None]
+    gold_units = min(units) if units else None
+    reason = difference_reason(claim.task)
+    if used == "smoke":
+        text = "no verdict (smoke profile)"
+    elif reason:
+        text = f"not comparable ({reason})"
+    elif expected is None:
+        text = f"not comparable ({why_none})"
+    elif gold_units is not None and gold_units < measure.min_units:
+        text = f"no verdict ({claim.measure} side: {gold_units} < {measure.min_units} gold units)"
+    else:
+        text = verdict(expected, result, direction_only=claim.direction_only)
+    return Judgement(claim, page, used, result.n_b, result.n_a, expected, result, gold_units, text)
 
 
-def ablation_claims(task: str, names: Iterable[str] | None = None) -> list[Claim]:
-    """Table 7: every ablated component helps (FGKF > FGKF without it); keys name the ablation only."""
-    return [Claim(n, task, "fgkf", n, text=f"FGKF > {n.replace('_', ' ')} ({task})")
-            for n in (ABLATIONS if names is None else names)]
+def judge_all(claims: Iterable[Claim], page: str, records: Iterable[dict], variants: Sequence[Variant],
+              profile: str, measure: Measure | None = None) -> list[Judgement]:
+    """`judge` for every claim on the page's records."""
+    pool = pools(records, variants)
+    return [judge(c, page, pool, profile, measure) for c in claims]
 
 
-def effects_table(summ: pd.DataFrame, task: str, base: str, labels: Iterable[str], metric: str = "score",
-                  prefix: str | None = None) -> pd.DataFrame:
-    """Difference of each variant to `base` (mean ± seed noise (n)); no claim, no verdict.
-    With `prefix`, glues `<prefix>_<label>` = that difference."""
-    rows = []
-    for label in labels:
-        e = effect(summ, task, label, base, metric)
-        if prefix:
-            glue(f"{prefix}_{label}", fmt_diff(e["diff"], e["noise"], e["n"]))
-        rows.append({"variant": label, f"Δ vs {base}": fmt_diff(e["diff"], e["noise"], e["n"]), "diff": e["diff"],
-                     "noise": e["noise"], "n": e["n"]})
-    return pd.DataFrame(rows)
+def claims_table(judgements: Sequence[Judgement]) -> pd.DataFrame:
+    """Display form: claim, profile, seeds (better v worse), Δ [95% CI], p, MDE, the paper's Δ, verdict."""
+    def num(x: float | None, fmt: str) -> str:
+        return "" if x is None or (isinstance(x, float) and math.isnan(x)) else format(x, fmt)
+
+    return pd.DataFrame([{
+        "claim": j.claim.text, "profile": j.profile or "", "seeds": j.seeds() if j.profile else "",
+        "ours: Δ [95% CI]": j.ours(), "p": num(j.result and j.result.test.p_value, ".3f"),
+        "MDE": num(j.result and j.result.mde, ".2f"), "paper Δ": j.paper(), "verdict": j.verdict,
+    } for j in judgements])
+
+
+def glue_judgements(judgements: Sequence[Judgement], prefix: str) -> None:
+    """Glue `<prefix>_<key>_{verdict,ours,paper,profile,seeds}` for the page's prose."""
+    for j in judgements:
+        name = f"{prefix}_{j.claim.key}"
+        glue(f"{name}_verdict", j.verdict)
+        glue(f"{name}_ours", j.ours())
+        glue(f"{name}_paper", j.paper())
+        glue(f"{name}_profile", j.profile or "not run")
+        glue(f"{name}_seeds", j.seeds() if j.profile else "0 v 0")
+
+
+def verdict_counts(judgements: Sequence[Judgement]) -> dict[str, int]:
+    """Number of claims in each of `CATEGORIES` (every category listed, zeros included)."""
+    seen = Counter(j.category for j in judgements)
+    return {c: seen.get(c, 0) for c in CATEGORIES}

@@ -1,0 +1,74 @@
+"""The book's overview: every claim any page judges (each page's default grid, `pages`), its verdict, and the
+count of each verdict, glued for ``book/intro.md``. Nothing is trained here: claims without records read
+"not run"."""
+from __future__ import annotations
+
+import html
+from pathlib import Path
+from typing import Sequence
+
+import pandas as pd
+
+from .data_size import data_size_claim
+from .glue import glue
+from .pages import (
+    ablation_grid, cws_variants_grid, data_size_grid, judge_page, main_results_grid, page_records,
+    relevance_split_grid,
+)
+from .verdicts import CATEGORIES, Judgement, verdict_counts
+
+#: page -> its title in the book (the overview links every claim to its page)
+PAGE_TITLES = {
+    "main_results": "Table 3", "cws_variants": "Table 4", "relevance_split": "Table 5", "ablation": "Table 7",
+    "data_size": "Figure 5",
+}
+
+
+def overview(profile: str, results_dir: str | Path | None = None, data_dir: str | Path | None = None
+             ) -> list[Judgement]:
+    """Every page's claims, judged on its default grid's records (the page's profile and full where recorded)."""
+    load = lambda page: page_records(page, profile, results_dir, data_dir, train=False)  # noqa: E731
+    out: list[Judgement] = []
+    main, _ = main_results_grid(profile)
+    for page in (main, cws_variants_grid(profile), relevance_split_grid(profile), ablation_grid(profile)):
+        out += judge_page(page, load(page), profile)
+    size, _, fractions = data_size_grid(profile)
+    out.append(data_size_claim(load(size), size.variants, size.tasks[0], fractions, profile, prefix="overview_size"))
+    return out
+
+
+def overview_frame(judgements: Sequence[Judgement]) -> pd.DataFrame:
+    """The overview's claim table: claim, page (an HTML link from the book's root), profile and seeds, Δ [95% CI],
+    p, MDE, paper Δ, verdict; reduced-profile rows say so."""
+    rows = []
+    for j in judgements:
+        if j.profile is None:
+            runs = "not run"
+        elif j.profile == "full":
+            runs = f"full, {j.seeds()}"
+        else:
+            runs = f"<b>{j.profile} profile (reduced)</b>, {j.seeds()}"
+        rows.append({
+            "claim": html.escape(j.claim.text),
+            "page": f'<a href="experiments/{j.page}.html">{PAGE_TITLES[j.page]}</a>',
+            "runs: profile, seeds (better v worse)": runs, "ours: Δ [95% CI]": j.ours(),
+            "p": "" if j.result is None else f"{j.result.test.p_value:.3f}",
+            "MDE": "" if j.result is None else f"{j.result.mde:.2f}", "paper Δ": j.paper(),
+            "verdict": html.escape(j.verdict),
+        })
+    return pd.DataFrame(rows)
+
+
+def glue_overview(judgements: Sequence[Judgement], prefix: str = "overview") -> dict[str, int]:
+    """Glue `<prefix>_<category>` counts (spaces as underscores), `<prefix>_total`, `<prefix>_profiles` and
+    `<prefix>_table` (HTML: myst-nb pastes HTML, not Markdown, from another page); returns the counts."""
+    from IPython.display import HTML
+
+    counts = verdict_counts(judgements)
+    for category in CATEGORIES:
+        glue(f"{prefix}_{category.replace(' ', '_')}", str(counts[category]))
+    glue(f"{prefix}_total", str(len(judgements)))
+    profiles = sorted({j.profile for j in judgements if j.profile})
+    glue(f"{prefix}_profiles", ", ".join(profiles) or "none")
+    glue(f"{prefix}_table", HTML(overview_frame(judgements).to_html(index=False, escape=False, border=0)))
+    return counts

@@ -1,0 +1,103 @@
+"""Claims judged from constructed run records with known answers (paired bootstrap verdicts), and the Table 4
+page's matching of records to rows by resolved configuration."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from fgkf_core import study
+from fgkf_core.config import resolve
+from fgkf_core.runs import load_records
+
+N_SENTENCES = 100
+
+
+def write_record(root: Path, task: str, method: str, seed: int, right: range, overrides: dict | None = None,
+                 profile: str = "quick", tags: tuple[str, str, str] = ("B-PER", "O", "O")) -> None:
+    """A record whose two-token test sentences have their first tag right exactly in the sentences `right`."""
+    cfg, layers = resolve(task, profile, "paper", **(overrides or {}))
+    stem = root / "runs" / task / method / f"{profile}-{cfg.hash()}-s{seed}"
+    stem.parent.mkdir(parents=True, exist_ok=True)
+    find, wrong, filler = tags
+    lines = [f"w{i}\t{find}\t{find if i in right else wrong}\nx\t{filler}\t{filler}\n" for i in range(N_SENTENCES)]
+    stem.with_suffix(".pred.tsv").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    record = {"task": task, "method": method, "seed": seed, "profile": profile, "formulation": "paper",
+              "config": cfg.to_dict(), "config_layers": layers, "files": {"predictions": stem.name + ".pred.tsv"},
+              "test": {"score": 100.0 * len(right) / N_SENTENCES}}
+    stem.with_suffix(".json").write_text(json.dumps(record), encoding="utf-8")
+
+
+def judged(root: Path, profile: str = "quick", task: str = "ner_en") -> study.Judgement:
+    """FGKF > basicKD on `task`, judged on the records under `root`."""
+    (claim,) = [c for c in study.main_claims([task]) if c.worse == "basic_kd"]
+    return study.judge_all([claim], "main_results", load_records(root), study.plain(["fgkf", "basic_kd"]), profile)[0]
+
+
+def seeds(root: Path, n: int, basic: range, fgkf: range, **kw) -> Path:
+    for s in range(1, n + 1):
+        write_record(root, kw.get("task", "ner_en"), "basic_kd", s, basic, **{k: v for k, v in kw.items() if k != "task"})
+        write_record(root, kw.get("task", "ner_en"), "fgkf", s, fgkf, **{k: v for k, v in kw.items() if k != "task"})
+    return root
+
+
+def test_a_clear_gain_with_three_seeds_is_reproduced(tmp_path):
+    j = judged(seeds(tmp_path, 3, range(50), range(80)))  # FGKF finds 30 more of the 100 entities
+    assert j.verdict == "reproduced" and j.category == "reproduced"
+    assert j.result.test.ci_low > 0 and j.profile == "quick" and (j.n_better, j.n_worse) == (3, 3)
+    assert j.paper_delta == pytest.approx(63.81 - 62.15)
+
+
+def test_the_same_gain_is_contradicted_when_reversed(tmp_path):
+    assert judged(seeds(tmp_path, 3, range(80), range(50))).verdict == "contradicted"
+
+
+def test_fewer_than_three_seeds_is_inconclusive_n_lt_3(tmp_path):
+    assert judged(seeds(tmp_path, 2, range(50), range(80))).verdict == "inconclusive (n<3)"
+
+
+def test_a_small_noisy_difference_is_underpowered(tmp_path):
+    j = judged(seeds(tmp_path, 3, range(0, 50), range(2, 53)))  # 2 lost, 3 gained: one entity net
+    assert not j.result.test.excludes_zero
+    assert j.result.mde > abs(j.paper_delta)  # the paper's +1.66 is below what 100 sentences can detect
+    assert j.verdict == "inconclusive (underpowered)"
+
+
+def test_smoke_profile_gives_no_verdict(tmp_path):
+    j = judged(seeds(tmp_path, 3, range(50), range(80), profile="smoke"), profile="smoke")
+    assert j.verdict == "no verdict (smoke profile)" and j.result is not None  # Δ shown, no verdict
+
+
+def test_substitute_data_is_not_comparable(tmp_path):
+    root = seeds(tmp_path, 3, range(50), range(80), task="pos_zh", tags=("NN", "VV", "NN"))
+    j = judged(root, task="pos_zh")
+    assert j.verdict.startswith("not comparable (") and j.category == "not comparable"
+
+
+def test_missing_side_is_not_run_and_counts_list_every_category(tmp_path):
+    write_record(tmp_path, "ner_en", "fgkf", 1, range(80))
+    j = judged(tmp_path)
+    assert j.verdict == "not run" and j.ours() == "not run"
+    counts = study.verdict_counts([j])
+    assert counts["not run"] == 1 and set(counts) == set(study.CATEGORIES) and sum(counts.values()) == 1
+
+
+def test_full_profile_records_are_preferred_per_claim(tmp_path):
+    seeds(tmp_path, 3, range(50), range(52))
+    seeds(tmp_path, 3, range(50), range(80), profile="full")
+    j = judged(tmp_path)
+    assert j.profile == "full" and j.verdict == "reproduced"
+
+
+def test_table4_page_holds_a_row_for_every_recorded_variant(tmp_path):
+    page = study.cws_variants_grid("quick", ["ner_en"])
+    equivalent = {"sample_q_alpha_multi": {"warm_up": False}}  # Table 7's without_warm_up: the same run
+    for v in page.variants:
+        write_record(tmp_path, "ner_en", v.method, 1, range(40), equivalent.get(v.label, dict(v.overrides)))
+    summ = study.summary(study.runs_frame(load_records(tmp_path), page.variants))
+    cmp = study.compare(summ, study.paper_long("table4"), rows=[v.label for v in page.variants], tasks=page.tasks)
+    table = study.compare_table(cmp)
+    shown = {label for (_, label) in table.index}
+    assert shown == {v.label for v in page.variants}
+    assert not (table[("score (our scoring)", "reproduced")] == "not run").any()
