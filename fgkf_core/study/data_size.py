@@ -6,6 +6,7 @@ import pandas as pd
 
 from .glue import glue
 from .stats import difference_noise, seed_noise, summary
+from .tables import fmt_share
 from .verdicts import fmt_diff, fmt_ms, verdict
 
 
@@ -16,11 +17,17 @@ def data_size_summary(frame: pd.DataFrame) -> pd.DataFrame:
     return summ.merge(sizes, on=["method", "target_fraction"], how="left")
 
 
-def data_size_table(summ: pd.DataFrame) -> pd.DataFrame:
-    """Per share of the pool and method: word F1 as mean ± std (n) and the target training sentences used."""
-    table = summ.assign(F1=[fmt_ms(m, s, n) for m, s, n in zip(summ["mean"], summ["std"], summ["n"])])
-    return table.pivot_table(index="target_fraction", columns="method", values=["F1", "n_target_train"],
-                             aggfunc="first", sort=False)
+def data_size_table(summ: pd.DataFrame, metric: str) -> pd.DataFrame:
+    """One row per share of the pool: the target training sentences used (per method where they differ) and
+    each method's target test `metric` (e.g. 'entity F1') as mean ± std (n)."""
+    rows = []
+    for fraction, part in summ.groupby("target_fraction", sort=True):
+        sizes = list(dict.fromkeys(int(n) for n in part["n_target_train"].dropna()))
+        row = {"share of the pool": fmt_share(fraction), "target train sentences": " / ".join(map(str, sizes))}
+        for r in part.itertuples():
+            row[f"{r.method} {metric}"] = fmt_ms(r.mean, r.std, r.n)
+        rows.append(row)
+    return pd.DataFrame(rows)
 
 
 def margins(summ: pd.DataFrame, a: str = "fgkf", b: str = "basic_kd") -> pd.DataFrame:
@@ -32,8 +39,8 @@ def margins(summ: pd.DataFrame, a: str = "fgkf", b: str = "basic_kd") -> pd.Data
             continue
         ra, rb = sa.iloc[0], sb.iloc[0]
         diff, noise, n = ra["mean"] - rb["mean"], seed_noise(ra, rb), int(min(ra["n"], rb["n"]))
-        rows.append({"target_fraction": f, "margin": diff, "noise": noise, "n": n,
-                     "margin ± noise (n)": fmt_diff(diff, noise, n)})
+        rows.append({"target_fraction": f, "share of the pool": fmt_share(f), "margin": diff, "noise": noise,
+                     "n": n, "margin ± noise (n)": fmt_diff(diff, noise, n)})
     return pd.DataFrame(rows)
 
 
