@@ -175,3 +175,40 @@ def test_cjk_font_prefers_the_pip_package_then_falls_back_with_a_note(tmp_path, 
         fig.savefig(buf, format="png")
     finally:
         cjk.cjk_font.cache_clear()
+
+
+# ------------------------------------------------------------------------------- nothing clipped (a browser)
+#: run in the page after load: every table output, figure, table and code block wider than its box or than the
+#: article column, written into a <div id="overflow"> that --dump-dom prints
+OVERFLOW_JS = """<script>window.addEventListener("load", () => {
+  const art = document.querySelector(".bd-article").getBoundingClientRect(), bad = [];
+  document.querySelectorAll(".output.text_html, .cell_output img, .bd-article table, .bd-article pre").forEach(e => {
+    if (e.scrollWidth > e.clientWidth + 1 || e.getBoundingClientRect().right > art.right + 1)
+      bad.push(e.tagName + " " + e.scrollWidth + ">" + e.clientWidth + ": " + e.textContent.trim().slice(0, 50));
+  });
+  const out = document.createElement("div"); out.id = "overflow"; out.textContent = JSON.stringify(bad);
+  document.body.appendChild(out);
+});</script>"""
+
+
+@pytest.mark.skipif(shutil.which("chromium") is None, reason="needs a headless Chromium (Debian: chromium)")
+def test_nothing_is_clipped_at_the_default_width(html_dir):
+    import json
+    import subprocess
+
+    clipped = {}
+    for page in sorted(html_dir.glob("**/*.html")):
+        text = page.read_text(encoding="utf-8")
+        if page.name in ("search.html", "genindex.html") or 'class="bd-article"' not in text:
+            continue  # index.html only redirects
+        probe = page.with_name(page.stem + ".probe.html")
+        probe.write_text(text.replace("</body>", OVERFLOW_JS + "</body>"), "utf-8")
+        dom = subprocess.run(["chromium", "--headless", "--no-sandbox", "--disable-gpu", "--window-size=1300,2400",
+                              "--virtual-time-budget=3000", "--dump-dom", probe.as_uri()],
+                             capture_output=True, text=True, timeout=120).stdout
+        found = re.search(r'<div id="overflow">([^<]*)</div>', dom)
+        assert found, f"{page.name}: the probe did not run"
+        bad = json.loads(html.unescape(found.group(1)))
+        if bad:
+            clipped[str(page.relative_to(html_dir))] = bad
+    assert not clipped, clipped
