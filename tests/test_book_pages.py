@@ -107,7 +107,8 @@ def test_seeds_are_stated_from_the_runs_and_per_cell_where_they_differ():
 def test_resumption_is_reported_for_new_and_migrated_records():
     assert resumed_text(_record(resumed=False, segments=1)) == "no"
     assert resumed_text(_record(resumed=True, segments=3, segment_code=["a", "a", "a"])) == "yes: 3 segments"
-    assert resumed_text(_record(resumed=True, segments=2, segment_code=["a", "b"])) == "yes: 2 segments, 2 code versions"
+    two_codes = _record(resumed=True, segments=2, segment_code=["a", "b"])
+    assert resumed_text(two_codes) == "yes: 2 segments, 2 code versions"
     assert resumed_text(_record(resumed=None, migrated_from={"schema": 1})) == "unknown (migrated)"
 
 

@@ -1,5 +1,6 @@
 """The study behind the book: notebook parameters, run grids, the paper's tables, statistics, verdicts, the
-Table 5 split, figures, glue, provenance, labels and table formatting, one module each. Notebooks do ``from fgkf_core import study``.
+Table 5 split, figures (and their fonts), glue, provenance, labels and table formatting, one module each.
+Notebooks do ``from fgkf_core import study``.
 
 Every number a page shows is computed here; a page is parameters -> `ensure_runs` -> study calls -> glue.
 Scores are percentages, as in the paper.
