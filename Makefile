@@ -1,5 +1,6 @@
-# The study pipeline: execute every notebook with papermill (training only runs missing from results/),
-# copy the executed notebooks into the book, build the book. Numbers in the book come only from these runs.
+# The study pipeline: execute every notebook with papermill (training only runs missing from results/) into
+# book/experiments/, strip their timestamps (book/_ext/nbnormalise.py: unchanged inputs leave git status clean),
+# build the book. Numbers in the book come only from these runs.
 #
 #   make study PROFILE=quick     # all pages, quick profile (resumes from results/)
 #   make study PROFILE=smoke NOTEBOOKS="ablation fidelity"
@@ -23,6 +24,7 @@ study:
 	@set -e; for nb in $(NOTEBOOKS); do \
 		echo "== $$nb (profile $(PROFILE))"; \
 		$(PAPERMILL) --progress-bar notebooks/$$nb.ipynb book/experiments/$$nb.ipynb -p profile $(PROFILE) $(PAPERMILL_ARGS); \
+		$(PYTHON) book/_ext/nbnormalise.py book/experiments/$$nb.ipynb; \
 	done
 	$(MAKE) book
 

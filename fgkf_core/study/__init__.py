@@ -1,5 +1,6 @@
 """The study behind the book: notebook parameters, run grids, the paper's tables and claims, seed summaries,
-paired verdicts, the Table 5 split, figures, glue and provenance, one module each. Notebooks do
+paired verdicts, the Table 5 split, figures (and their fonts), glue, provenance, labels and display
+formatting, one module each. Notebooks do
 ``from fgkf_core import study``.
 
 Every number a page shows is computed here; a page is parameters -> `pages` (grid, records, claims) -> study
@@ -12,7 +13,9 @@ from .claims import (
 )
 from .data_size import data_size_claim, data_size_summary, data_size_table, margins
 from .effects import effects_table, paired_delta
-from .figures import data_size_figure, plot_data_size, plot_heatmap
+from .display import fmt_duration, fmt_share, html_table, short_hash
+from .figures import data_size_figure, heatmap_figure, plot_data_size, plot_heatmap
+from .fonts import cjk_font
 from .frames import CONFIG_COLUMNS, paper_score, runs_frame, variants_of
 from .glue import glue, glue_compare, glue_key, glue_settings
 from .grids import (
@@ -25,9 +28,10 @@ from .pages import (
     PageGrid, ablation_grid, cws_variants_grid, data_size_grid, full_records, judge_page, main_results_grid,
     page_records, relevance_split_grid,
 )
+from .labels import metric_label, task_label, task_summary
 from .paper import paper_dir, paper_long, paper_reference, paper_rows, paper_table
 from .params import (
-    SETTINGS, as_list, banner, default_fractions, default_pool, default_seeds, default_tasks,
+    SETTINGS, as_list, banner, default_fractions, default_pool, default_seeds, default_tasks, run_seeds, seeds_text,
 )
 from .provenance import data_files, data_sizes, glue_provenance, provenance
 from .relevance_split import (
@@ -48,7 +52,9 @@ __all__ = [
     "main_claims", "paper_delta", "split_claims", "table4_claims",
     "data_size_claim", "data_size_summary", "data_size_table", "margins",
     "effects_table", "paired_delta",
-    "data_size_figure", "plot_data_size", "plot_heatmap",
+    "fmt_duration", "fmt_share", "html_table", "short_hash",
+    "cjk_font", "data_size_figure", "heatmap_figure", "plot_data_size", "plot_heatmap",
+    "metric_label", "task_label", "task_summary",
     "CONFIG_COLUMNS", "paper_score", "runs_frame", "variants_of",
     "glue", "glue_compare", "glue_key", "glue_settings",
     "ABLATIONS", "PAPER_METHOD", "Variant", "ablation_variants", "code_switches", "data_size_variants",
@@ -59,6 +65,7 @@ __all__ = [
     "main_results_grid", "page_records", "relevance_split_grid",
     "paper_dir", "paper_long", "paper_reference", "paper_rows", "paper_table",
     "SETTINGS", "as_list", "banner", "default_fractions", "default_pool", "default_seeds", "default_tasks",
+    "run_seeds", "seeds_text",
     "data_files", "data_sizes", "glue_provenance", "provenance",
     "MIN_UNITS", "NER_UNITS", "SplitCounts", "SplitMeasure", "heatmap_data", "load_predictions",
     "relevance_sources", "relevance_split_frame", "relevance_threshold", "split_counts", "split_units", "spread_table",

@@ -9,6 +9,7 @@ import pandas as pd
 from .claims import data_size_claims
 from .effects import paired_delta
 from .glue import glue
+from .display import fmt_share
 from .grids import Variant
 from .stats import summary
 from .tables import fmt_ms
@@ -22,12 +23,17 @@ def data_size_summary(frame: pd.DataFrame) -> pd.DataFrame:
     return summ.merge(sizes, on=["method", "target_fraction"], how="left")
 
 
-def data_size_table(summ: pd.DataFrame) -> pd.DataFrame:
-    """Per share of the pool and method: word F1 as mean ± std (n, profile) and the target training sentences."""
-    table = summ.assign(F1=[fmt_ms(m, s, n, p) for m, s, n, p in
-                            zip(summ["mean"], summ["std"], summ["n"], summ["profile"])])
-    return table.pivot_table(index="target_fraction", columns="method", values=["F1", "n_target_train"],
-                             aggfunc="first", sort=False)
+def data_size_table(summ: pd.DataFrame, metric: str) -> pd.DataFrame:
+    """One row per share of the pool: the target training sentences used (per method where they differ) and
+    each method's target test `metric` (e.g. 'entity F1') as mean ± std (n, profile)."""
+    rows = []
+    for fraction, part in summ.groupby("target_fraction", sort=True):
+        sizes = list(dict.fromkeys(int(n) for n in part["n_target_train"].dropna()))
+        row = {"share of the pool": fmt_share(fraction), "target train sentences": " / ".join(map(str, sizes))}
+        for r in part.itertuples():
+            row[f"{r.method} {metric}"] = fmt_ms(r.mean, r.std, r.n, r.profile)
+        rows.append(row)
+    return pd.DataFrame(rows)
 
 
 def _label(method: str, fraction: float) -> str:
@@ -41,7 +47,8 @@ def margins(records: list[dict], variants: Sequence[Variant], task: str, fractio
     rows = []
     for f in sorted(fractions):
         d = paired_delta(pool, task, _label(a, f), _label(b, f), profile)
-        rows.append({"target_fraction": f, "margin": d.delta, "margin [95% CI] (seeds, profile)": d.text})
+        rows.append({"target_fraction": f, "share of the pool": fmt_share(f), "margin": d.delta,
+                     "margin [95% CI] (seeds, profile)": d.text})
     return pd.DataFrame(rows)
 
 

@@ -1,45 +1,104 @@
-"""Figures: the relevance heatmap (Figure 4, an HTML Styler) and the data-size curve (Figure 5, a PNG), drawn
-from frames computed elsewhere; nothing here computes a number."""
+"""Figures: the relevance heatmap (Figure 4) and the data-size curve (Figure 5), drawn with matplotlib from
+frames computed elsewhere (nothing here computes a number) and shown in the notebooks as PNGs."""
 from __future__ import annotations
 
-import math
+import io
+import warnings
 from typing import Mapping
 
+import numpy as np
 import pandas as pd
 
+from .fonts import cjk_font, missing_font_note
 
-def plot_heatmap(data: Mapping[str, pd.DataFrame], cmap: str = "Reds", uuid: str = "relevance"):
-    """Figure 4 as an HTML heatmap (a pandas Styler): per sentence one row per relevance model, tokens as
-    cells, shaded by relevance normalised to [0, 1] within the row; the raw range is in the last column.
+#: Figure 4's width (inches: at 110 dpi the book's content column, so the PNG is not scaled down) and the
+#: height of one scheme row
+FIG_W, ROW_H = 6.3, 0.3
 
-    HTML rather than a matplotlib figure: the browser draws the Chinese characters (no CJK font needed).
+
+def axis_text(fig) -> str:
+    """The titles and axis labels of a figure, as one line ('title: ...; x: ...; y: ...' per axes)."""
+    parts = []
+    for ax in fig.axes:
+        for name, text in (("title", ax.get_title()), ("x", ax.get_xlabel()), ("y", ax.get_ylabel())):
+            if text:
+                parts.append(f"{name}: {text}")
+    return "; ".join(parts)
+
+
+def _png(fig, dpi: int = 110):
+    """A matplotlib Figure as an IPython PNG (no pyplot or inline backend involved); the PNG's Description
+    holds `axis_text`, so what a figure plots can be read (and tested) without looking at it. Tokens whose
+    glyphs no font has (emoji in tweets) are drawn as boxes; matplotlib's warning about them would reach the
+    page's stderr."""
+    from IPython.display import Image
+
+    buf = io.BytesIO()
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=r"Glyph .* missing from", category=UserWarning)
+        fig.savefig(buf, format="png", dpi=dpi, metadata={"Description": axis_text(fig)})
+    return Image(data=buf.getvalue(), format="png")
+
+
+def _sentence_grid(data: Mapping[str, pd.DataFrame], sentence: int, width: int) -> tuple[list[str], np.ndarray]:
+    """The tokens of one sentence and a (schemes x width) score grid, NaN past the sentence's end."""
+    tokens: list[str] = []
+    grid = np.full((len(data), width), np.nan)
+    for row, frame in enumerate(data.values()):
+        part = frame[frame["sentence"] == sentence].sort_values("position")
+        grid[row, : len(part)] = part["score"].to_numpy(dtype=float)
+        tokens = tokens or list(part["token"])
+    return tokens, grid
+
+
+def heatmap_figure(data: Mapping[str, pd.DataFrame], key: str = "alpha_elem", cmap: str = "Reds"):
+    """Figure 4 as in the paper: per sentence, one row per relevance scheme (the keys of `data`, frames of
+    `heatmap_data`) and one cell per token, tokens as tick labels, one colour scale (the raw scores) for the
+    whole figure with its colour bar. Cells past a sentence's end are not drawn.
+
+    Chinese tokens need a CJK font (`cjk_font`); without one the figure says so under the heatmaps.
     """
-    tokens, shade, index = [], [], []
-    sentences = list(dict.fromkeys(s for d in data.values() for s in d["sentence"]))
-    for i in sentences:
-        for label, frame in data.items():
-            part = frame[frame["sentence"] == i].sort_values("position")
-            if part.empty:
-                continue
-            lo, hi = part["score"].min(), part["score"].max()
-            norm = (part["score"] - lo) / (hi - lo) if hi > lo else part["score"] * 0.0
-            tokens.append(list(part["token"]) + [f"{lo:.3f}–{hi:.3f}"])
-            shade.append(list(norm) + [math.nan])
-            index.append((i, label))
-    if not tokens:
-        return pd.DataFrame({"note": ["no sentence of the requested length"]}).style
-    width = max(len(t) for t in tokens)
-    tok = pd.DataFrame([t[:-1] + [""] * (width - len(t)) + t[-1:] for t in tokens],
-                       index=pd.MultiIndex.from_tuples(index, names=["sentence", "relevance"]),
-                       columns=[*range(width - 1), "range"])
-    gmap = pd.DataFrame([g[:-1] + [math.nan] * (width - len(g)) + g[-1:] for g in shade], index=tok.index,
-                        columns=tok.columns)
-    return (tok.style.set_uuid(uuid).background_gradient(cmap=cmap, gmap=gmap, axis=None, vmin=0, vmax=1)
-            .set_properties(**{"font-size": "0.85em", "padding": "2px 4px"}))
+    from matplotlib.figure import Figure
+
+    font = cjk_font()
+    labels = list(data)
+    sentences = list(dict.fromkeys(s for frame in data.values() for s in frame["sentence"]))
+    if not sentences:
+        fig = Figure(figsize=(6, 0.6))
+        fig.text(0.5, 0.5, "no test sentence of the requested length", ha="center", va="center")
+        return fig
+    scores = pd.concat([frame["score"] for frame in data.values()])
+    width = max(len(frame[frame["sentence"] == s]) for frame in data.values() for s in sentences)
+    grids = [_sentence_grid(data, s, width) for s in sentences]
+    rotate = any(len(tok) > 2 for tokens, _ in grids for tok in tokens)
+    label_h = 0.9 if rotate else 0.3
+    fig = Figure(figsize=(FIG_W, len(sentences) * (len(labels) * ROW_H + label_h + 0.3)), layout="constrained")
+    axes = fig.subplots(len(sentences), 1, squeeze=False)[:, 0]
+    for ax, sentence, (tokens, grid) in zip(axes, sentences, grids):
+        mesh = ax.pcolormesh(np.ma.masked_invalid(grid), cmap=cmap, vmin=float(scores.min()),
+                             vmax=float(scores.max()), edgecolors="white", linewidth=0.5)
+        ax.set_xlim(0, width)
+        ax.set_ylim(len(labels), 0)
+        ax.set_xticks(np.arange(len(tokens)) + 0.5, tokens, family=font.families, fontsize=9,
+                      rotation=60 if rotate else 0, ha="right" if rotate else "center", rotation_mode="anchor")
+        ax.set_yticks(np.arange(len(labels)) + 0.5, labels, fontsize=9)
+        ax.tick_params(length=0)
+        ax.set_frame_on(False)
+        ax.set_title(f"test sentence {sentence}", loc="left", fontsize=9)
+    fig.colorbar(mesh, ax=list(axes), label=f"relevance ({key})", shrink=min(1.0, 3 / len(sentences) + 0.2))
+    if not font.cjk:
+        fig.text(0.0, 0.0, missing_font_note(), fontsize=7, color="firebrick", va="bottom")
+    return fig
 
 
-def data_size_figure(summ: pd.DataFrame, ylabel: str = "target test word F1"):
-    """Figure 5 as a matplotlib Figure: score vs share of the target pool, one line per method, seed std bars."""
+def plot_heatmap(data: Mapping[str, pd.DataFrame], key: str = "alpha_elem", cmap: str = "Reds"):
+    """`heatmap_figure` as a PNG for the notebook."""
+    return _png(heatmap_figure(data, key, cmap))
+
+
+def data_size_figure(summ: pd.DataFrame, metric: str, title: str | None = None):
+    """Figure 5 as a matplotlib Figure: target test `metric` (e.g. 'entity F1', from `metric_label`) vs share
+    of the target pool, one line per method, seed std bars."""
     from matplotlib.figure import Figure
 
     fig = Figure(figsize=(5.5, 3.6), layout="constrained")
@@ -49,18 +108,14 @@ def data_size_figure(summ: pd.DataFrame, ylabel: str = "target test word F1"):
         ax.errorbar(part["target_fraction"] * 100, part["mean"], yerr=part["std"].fillna(0), marker="o",
                     capsize=3, label=method)
     ax.set_xlabel("share of the target training pool (%)")
-    ax.set_ylabel(ylabel)
+    ax.set_ylabel(f"target test {metric}")
+    if title:
+        ax.set_title(title, fontsize=10)
     ax.legend()
     ax.grid(alpha=0.3)
     return fig
 
 
-def plot_data_size(summ: pd.DataFrame, ylabel: str = "target test word F1"):
-    """`data_size_figure` rendered to a PNG for the notebook (no pyplot or inline backend involved)."""
-    import io
-
-    from IPython.display import Image
-
-    buf = io.BytesIO()
-    data_size_figure(summ, ylabel).savefig(buf, format="png", dpi=110)
-    return Image(data=buf.getvalue(), format="png")
+def plot_data_size(summ: pd.DataFrame, metric: str, title: str | None = None):
+    """`data_size_figure` as a PNG for the notebook."""
+    return _png(data_size_figure(summ, metric, title))

@@ -5,7 +5,7 @@ Checking the profile and locating the results folder belong to the runs layer (`
 """
 from __future__ import annotations
 
-from typing import Any, Sequence
+from typing import Any, Callable, Iterable, Sequence
 
 
 #: the paper's six settings, in the column order of Table 3
@@ -69,14 +69,37 @@ def default_seeds(profile: str, page: str = "*") -> list[int]:
     return list(table.get(page, table.get("*", [1])))
 
 
-def banner(profile: str, seeds: Sequence[int] | None, **grid: Any) -> None:
-    """Print the profile and seeds that produce the page (and the grid), flagging reduced profiles loudly."""
+def run_seeds(records: Iterable[dict]) -> list[int]:
+    """The seeds of the runs a page shows (sorted, distinct): what its prose and banner state."""
+    return sorted({r["seed"] for r in records})
+
+
+def seeds_text(records: Iterable[dict], cell: Callable[[dict], str] | None = None) -> str:
+    """The seeds of the runs a page shows, as one statement: '1, 2, 3'. With `cell` (record -> the label of the
+    table cell it feeds), the cells whose seeds differ from the page's are named: '1, 2, 3 (fgkf@0.2: 1)'."""
+    records = list(records)
+    seeds = run_seeds(records)
+    text = ", ".join(map(str, seeds)) or "none"
+    if cell is None:
+        return text
+    by_cell: dict[str, set[int]] = {}
+    for r in records:
+        by_cell.setdefault(cell(r), set()).add(r["seed"])
+    odd = [f"{label}: {', '.join(map(str, sorted(s)))}" for label, s in by_cell.items() if sorted(s) != seeds]
+    return f"{text} ({'; '.join(odd)})" if odd else text
+
+
+def banner(profile: str, seeds: Sequence[int] | str | None, **grid: Any) -> None:
+    """Print the profile, the seeds and the grid that produce the page, flagging reduced profiles loudly.
+
+    `seeds` is said once, here: pass the seeds of the runs shown (`seeds_text`) where the page has loaded them.
+    """
     from IPython.display import Markdown, display
 
     reduced = profile != "full"
     print(f"profile: {profile}{' (REDUCED)' if reduced else ''}")
     if seeds is not None:
-        print(f"seeds: {list(seeds)}")
+        print(f"seeds: {seeds if isinstance(seeds, str) else ', '.join(map(str, seeds))}")
     for key, value in grid.items():
         print(f"{key}: {value}")
     if reduced:
@@ -84,5 +107,4 @@ def banner(profile: str, seeds: Sequence[int] | None, **grid: Any) -> None:
             "smoke": "tiny data slices and a few steps: it validates the pipeline, its numbers mean nothing",
             "quick": "shrunk data, schedule and capsules on CPU: numbers are indicative, not the paper's setting",
         }.get(profile, "a reduced configuration (see fgkf_core.config.PROFILES)")
-        seeds_text = f" Seeds {list(seeds)}." if seeds is not None else ""
-        display(Markdown(f"> **Reduced profile `{profile}`**: {what}.{seeds_text}"))
+        display(Markdown(f"> **Reduced profile `{profile}`**: {what}."))

@@ -1,0 +1,57 @@
+"""`make study` idempotence: book/_ext/nbnormalise.py strips the wall-clock fields papermill and the kernel write,
+so two executions of an unchanged notebook give the same bytes, and normalising twice changes nothing."""
+from __future__ import annotations
+
+import json
+import shutil
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "book" / "_ext"))
+import nbnormalise  # noqa: E402
+
+EXECUTED = ROOT / "book" / "experiments" / "reproducibility.ipynb"
+
+
+def _stamped(nb: dict, second: int) -> dict:
+    """`nb` as another execution would stamp it: other times, durations, kernel timestamps, injected-cell id."""
+    nb = json.loads(json.dumps(nb))
+    stamp = f"2030-01-01T00:00:{second:02d}+00:00"
+    nb["metadata"]["papermill"].update(start_time=stamp, end_time=stamp, duration=float(second))
+    code = [c for c in nb["cells"] if c["cell_type"] == "code"]
+    for cell in code:
+        cell["metadata"]["papermill"] = {"start_time": stamp, "end_time": stamp, "duration": 0.1 * second,
+                                         "exception": False, "status": "completed"}
+        cell["metadata"]["execution"] = {"iopub.status.busy": stamp, "shell.execute_reply": stamp}
+        if "injected-parameters" in cell["metadata"].get("tags", []):
+            cell["id"] = f"{second:08x}"  # nbformat's random id
+    return nb
+
+
+def test_two_executions_normalise_to_the_same_bytes(tmp_path):
+    base = json.loads(EXECUTED.read_text(encoding="utf-8"))
+    paths = []
+    for second in (1, 2):
+        path = tmp_path / f"run{second}.ipynb"
+        path.write_text(json.dumps(_stamped(base, second), indent=1), encoding="utf-8")
+        assert nbnormalise.normalise_file(path)
+        paths.append(path)
+    first, second = (p.read_bytes() for p in paths)
+    assert first == second
+    text = first.decode("utf-8")
+    assert "2030-01-01" not in text and '"duration"' not in text and "iopub" not in text
+    nb = json.loads(text)
+    injected = [c["id"] for c in nb["cells"] if "injected-parameters" in c["metadata"].get("tags", [])]
+    assert injected == [nbnormalise.INJECTED_ID]
+    assert [c.get("outputs") for c in nb["cells"]] == [c.get("outputs") for c in base["cells"]]  # outputs kept
+
+
+def test_normalising_twice_is_byte_identical(tmp_path):
+    path = tmp_path / "nb.ipynb"
+    shutil.copy2(EXECUTED, path)
+    nbnormalise.normalise_file(path)
+    once = path.read_bytes()
+    assert not nbnormalise.normalise_file(path)  # nothing left to change: the file is not rewritten
+    assert path.read_bytes() == once
+
