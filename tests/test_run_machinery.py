@@ -23,7 +23,7 @@ from conftest import write_tsv
 
 ROOT = Path(__file__).resolve().parents[1]
 #: fields that describe the process, not the result
-VOLATILE = {"started_at", "wall_seconds", "train_seconds", "resumed", "segments", "_path", "_skipped"}
+VOLATILE = {"started_at", "wall_seconds", "train_seconds", "resumed", "segments", "segment_code", "_path", "_skipped"}
 
 
 def _cli(*args: str, data_dir: Path | None = None) -> subprocess.Popen:
