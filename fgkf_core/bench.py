@@ -2,13 +2,14 @@
 
 Measures, on the current device and with the paper's full-size configuration: the plain BiLSTM-CRF
 (train step and batched Viterbi decoding) and the FGKF source and target steps (capsules 60 x 200).
-`--baseline REV` runs the same measurement on a git checkout of REV in a subprocess, task by task,
-interleaved with this code's, and prints both side by side with the speed-up.
+`--baseline REV` runs this very measurement (this file, copied into a git checkout of REV) in a subprocess,
+task by task, interleaved with this code's, and prints both side by side with the speed-up.
 """
 from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -52,23 +53,26 @@ def bench_task(task: str, device: torch.device, batches: int = 10) -> dict[str, 
         torch.manual_seed(0)
         system = method.build(cfg, ctx).to(device)
         tr = Trainer(method, system, prep, cfg, 0, device)
+        # the public step API, or the private one of older commits (so a baseline runs this same measurement)
+        do_target = getattr(tr, "target_step", None) or getattr(tr, "_target_step")
+        do_source = getattr(tr, "source_step", None) or getattr(tr, "_source_step")
         batch_list = list(prep.target_train.batches(cfg.batch_size))
         cursor = iter(range(10**9))
 
         def target_step() -> int:
             b = batch_list[next(cursor) % len(batch_list)]
-            tr.target_step(b)
+            do_target(b)
             return b.size
 
         def source_step() -> int:
-            tr.source_step()
+            do_source()
             return cfg.batch_size
 
         if name == "target_only":
             out["plain_train"] = _rate(target_step, max(batches, len(batch_list)))
             out["plain_decode"] = _rate(lambda: (predict(system.target, prep.target_dev, 256, device), len(prep.target_dev))[1], 3)
         else:
-            tr.refresh_teacher()
+            (getattr(tr, "refresh_teacher", None) or getattr(tr, "_refresh_teacher"))()
             out["fgkf_source_step"] = _rate(source_step, max(2, batches // 3))
             out["fgkf_target_step"] = _rate(target_step, max(len(batch_list), batches // 3))
     return out
@@ -97,27 +101,22 @@ def bench_capsule(device: torch.device, repeats: int = 3) -> dict[str, float]:
 
 
 def _baseline_rows(rev: str, tasks: list[str], batches: int) -> dict[str, dict[str, float]]:
-    """Run the bench of a git checkout of `rev` (one subprocess, same thread count) and parse its table."""
+    """`bench_task` of this file run against a git checkout of `rev` (one subprocess, same thread count)."""
     repo = PACKAGE_ROOT.parent
     with tempfile.TemporaryDirectory(prefix="fgkf-bench-") as tmp:
         subprocess.run(["git", "worktree", "add", "--detach", "-q", tmp, rev], cwd=repo, check=True)
         try:
-            cmd = [sys.executable, "-c", f"import torch; torch.set_num_threads({torch.get_num_threads()}); "
-                   "from fgkf_core.cli import main; raise SystemExit(main())",
-                   "bench", "--batches", str(batches), "--tasks", *tasks]
+            shutil.copy(Path(__file__), Path(tmp) / "fgkf_core" / "_bench_current.py")
+            code = (f"import json, torch; torch.set_num_threads({torch.get_num_threads()}); "
+                    "from fgkf_core._bench_current import bench_task; "
+                    f"print(json.dumps({{t: bench_task(t, torch.device('cpu'), {batches}) for t in {tasks!r}}}))")
             env = dict(os.environ, FGKF_DATA=str(data_root().resolve()))
-            proc = subprocess.run(cmd, cwd=tmp, capture_output=True, text=True, env=env)
+            proc = subprocess.run([sys.executable, "-c", code], cwd=tmp, capture_output=True, text=True, env=env)
             if proc.returncode != 0:
                 raise RuntimeError(f"bench of {rev} failed: {proc.stderr.strip().splitlines()[-1:]}")
-            out = proc.stdout
         finally:
             subprocess.run(["git", "worktree", "remove", "--force", tmp], cwd=repo, check=False)
-    rows = {}
-    for line in out.splitlines():
-        cells = [c.strip() for c in line.strip().strip("|").split("|")]
-        if len(cells) == 6 and cells[0] in tasks:
-            rows[cells[0]] = dict(zip(COLUMNS, map(float, cells[2:])))
-    return rows
+    return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
 def bench(tasks: list[str] | None = None, device: str | None = None, batches: int = 10, baseline: str | None = None) -> list[dict]:

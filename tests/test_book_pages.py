@@ -213,3 +213,16 @@ def test_nothing_is_clipped_at_the_default_width(html_dir):
         if bad:
             clipped[str(page.relative_to(html_dir))] = bad
     assert not clipped, clipped
+
+
+def test_table4_page_shows_a_row_for_every_recorded_variant(html_dir):
+    """Every Table 4 variant with a committed record on the page's task is a row of the built page."""
+    from fgkf_core.runs import load_records
+
+    page = study.cws_variants_grid("quick")
+    records = load_records(study.results_root(), profile="quick")
+    recorded = {v.label for v in page.variants for r in records if r["task"] in page.tasks and v.matches(r)}
+    assert recorded, "no committed quick record of any Table 4 variant"
+    text = _text(html_dir / "experiments" / "cws_variants.html")
+    missing = sorted(label for label in recorded if label not in text)
+    assert not missing, f"recorded Table 4 variants without a row: {missing}"
