@@ -13,7 +13,7 @@ PROFILE ?= quick
 PYTHON ?= python
 PAPERMILL ?= papermill
 PAPERMILL_ARGS ?=
-NOTEBOOKS ?= main_results cws_variants relevance_split relevance_heatmaps data_size ablation fidelity reproducibility
+NOTEBOOKS ?= main_results cws_variants relevance_split relevance_heatmaps data_size ablation fidelity ner_splits reproducibility
 # tqdm warns at import when ipywidgets is missing; that stderr line would fail the strict book build
 export PYTHONWARNINGS := ignore:IProgress not found
 

@@ -101,3 +101,15 @@ def test_table4_page_holds_a_row_for_every_recorded_variant(tmp_path):
     shown = {label for (_, label) in table.index}
     assert shown == {v.label for v in page.variants}
     assert not (table[("score (our scoring)", "reproduced")] == "not run").any()
+
+
+def test_a_record_without_a_later_key_matches_only_its_neutral_value():
+    """Records written before `split_seed` existed are runs of split 2019, not of every split."""
+    from fgkf_core.config import resolve
+
+    cfg, _ = resolve("ner_en", "quick")
+    old = {"method": "target_only", "task": "ner_en", "profile": "quick",
+           "config": {k: v for k, v in cfg.to_dict().items() if k != "split_seed"}}
+    assert study.Variant("main", "target_only").matches(old)
+    assert study.Variant("s2019", "target_only", {"split_seed": 2019}).matches(old)
+    assert not study.Variant("s3", "target_only", {"split_seed": 3}).matches(old)

@@ -38,6 +38,7 @@ from .relevance_split import (
     MIN_UNITS, NER_UNITS, SplitCounts, SplitMeasure, heatmap_data, load_predictions, relevance_sources,
     relevance_split_frame, relevance_threshold, split_counts, split_units, spread_table, within_sentence_spread,
 )
+from .splits import DEFAULT_SPLITS, split_noise, split_variants
 from .stats import summary
 from .tables import NOTE as TABLE_NOTE
 from .tables import compare, compare_table, fmt_ms
@@ -70,6 +71,7 @@ __all__ = [
     "MIN_UNITS", "NER_UNITS", "SplitCounts", "SplitMeasure", "heatmap_data", "load_predictions",
     "relevance_sources", "relevance_split_frame", "relevance_threshold", "split_counts", "split_units", "spread_table",
     "within_sentence_spread",
+    "DEFAULT_SPLITS", "split_noise", "split_variants",
     "summary",
     "TABLE_NOTE", "compare", "compare_table", "fmt_ms",
     "CATEGORIES", "VERDICT_RULE", "Judgement", "ScoreMeasure", "claims_table", "glue_judgements", "judge",

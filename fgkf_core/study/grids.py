@@ -14,7 +14,7 @@ from typing import Any, Iterable, Mapping, Sequence
 
 import pandas as pd
 
-from ..config import CODE_LR, FORMULATIONS, Config, resolve
+from ..config import CODE_LR, FORMULATIONS, KEY_NEUTRAL, Config, resolve
 from ..methods import METHODS
 from ..runs import RunSpec
 from ..tasks import TASKS, Task, get_task
@@ -41,11 +41,13 @@ class Variant:
 
     def matches(self, record: dict) -> bool:
         """Whether the record is a run of this variant: same method and formulation, and a resolved ``config``
-        equal to the variant's on every key the record holds (keys since dropped from `Config` are ignored)."""
+        equal to the variant's on every key the record holds (keys since dropped from `Config` are ignored; a
+        key added since, missing from an older record, counts at its neutral value, `config.KEY_NEUTRAL`)."""
         if record["method"] != self.method or record.get("formulation", "paper") != self.formulation:
             return False
         want = self.config(record["task"], record["profile"])
-        return all(want[k] == v for k, v in record["config"].items() if k in want)
+        have = {**KEY_NEUTRAL, **record["config"]}
+        return all(want[k] == v for k, v in have.items() if k in want)
 
 
 @lru_cache(maxsize=None)
