@@ -185,7 +185,7 @@ def run(
 ) -> dict:
     """Train and evaluate one (task, method, seed) and return its record; an existing record is returned as is.
 
-    Every argument is checked before any data is read. `threads` torch threads (default 1); `time_budget`
+    Every argument is checked before any data is read. `threads` torch threads (default and None: 1); `time_budget`
     seconds: checkpoint and raise RunPaused at the next boundary after it (never writes a record).
     A killed run resumes exactly from its checkpoint; `force` discards record and checkpoint first.
     """
@@ -213,8 +213,7 @@ def _train(
 ) -> dict:
     """Train one located spec (under its lock) and write its record atomically."""
     cfg, task_obj, method_obj = loc.cfg, loc.task, get_method(method)
-    if threads:
-        torch.set_num_threads(threads)
+    torch.set_num_threads(threads or 1)  # one intra-op thread unless asked: workers x threads <= cores
     started = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
     random.seed(seed)
     torch.manual_seed(seed)
