@@ -28,10 +28,12 @@ study:
 	done
 	$(MAKE) book
 
-# 2 workers x 1 thread, niced so interactive work keeps the cores; resumable; a second start exits at once
+# 2 workers x 1 thread, niced so interactive work keeps the cores; resumable; a second start exits at once.
+# Checkpoints go outside the work tree, so the queue resumes on this machine after a fresh checkout.
+FGKF_CHECKPOINTS ?= $(HOME)/.cache/fgkf/checkpoints
 study-full:
 	@mkdir -p logs
-	nohup nice -n 19 $(PYTHON) -m fgkf_core sweep --plan study/full.yaml --workers 2 --threads 1 --quiet >> logs/full.log 2>&1 &
+	FGKF_CHECKPOINTS=$(FGKF_CHECKPOINTS) nohup nice -n 19 $(PYTHON) -m fgkf_core sweep --plan study/full.yaml --workers 2 --threads 1 --quiet >> logs/full.log 2>&1 &
 	@echo "full-profile queue started; progress: tail -f logs/full.log"
 
 check-notebooks:

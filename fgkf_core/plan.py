@@ -17,7 +17,7 @@ from typing import Any, Callable
 
 import yaml
 
-from .runs import RunSpec, _run_spec, default_results_dir, die_with_parent, locate
+from .runs import RunSpec, _run_spec, checkpoint_root, default_results_dir, die_with_parent, locate
 from .validate import check_threads
 
 GROUP_KEYS = {"tasks", "methods", "seeds", "overrides", "variants", "grid", "formulation"}
@@ -88,7 +88,7 @@ def run_plan(
         raise ValueError(f"{workers} workers x {threads} threads exceed the {cores} CPU cores of this machine")
     plan = load_plan(path)
     results = Path(common.get("results_dir") or default_results_dir())
-    lock = results / "checkpoints" / "queue.lock"
+    lock = checkpoint_root(results) / "queue.lock"
     lock.parent.mkdir(parents=True, exist_ok=True)
     with open(lock, "a+") as fh:
         try:

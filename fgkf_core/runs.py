@@ -1,8 +1,8 @@
 """The run API: resolve a config, train, evaluate at the best dev point, write one JSON record per run.
 
-Records live at ``results/runs/<task>/<method>/<profile>-<config hash>-s<seed>.json`` with side files
-for the target test predictions and the per-token relevance weights. Writes are atomic; a run whose
-record exists is skipped; a killed run resumes from its checkpoint under ``results/checkpoints``.
+Records live at ``results/runs/<task>/<method>/<profile>-<run key>-s<seed>.json`` with side files for
+the target test predictions and the per-token relevance weights. Writes are atomic; a run whose record
+exists is skipped; a killed run resumes exactly from its checkpoint (`checkpoint_root`).
 """
 from __future__ import annotations
 
@@ -13,16 +13,13 @@ import gzip
 import hashlib
 import json
 import os
-import platform
 import random
 import signal
-import subprocess
 import sys
 import time
 from concurrent.futures import ProcessPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from importlib import metadata
 from pathlib import Path
 from typing import Any, Iterable, Iterator
 
@@ -31,6 +28,7 @@ import torch
 from .config import KEY_NEUTRAL, Config, resolve
 from .data import EncodedSet, atomic_write_text
 from .hooks import CheckpointHook, Hook, ProgressHook, TimeBudgetHook
+from .identity import PACKAGE_ROOT, code_version, device_name, library_versions
 from .methods import BuildContext, get_method
 from .prepare import Prepared, prepare, training_domains
 from .scoring import score_paper
@@ -39,7 +37,6 @@ from .train import Trainer
 from .validate import check_device, check_overrides, check_threads, check_writable
 
 SCHEMA = 2
-PACKAGE_ROOT = Path(__file__).resolve().parent
 
 
 def default_results_dir() -> Path:
@@ -50,48 +47,19 @@ def default_results_dir() -> Path:
     return checkout if checkout.is_dir() else Path("results")
 
 
+def checkpoint_root(results_dir: Path) -> Path:
+    """Where checkpoints and run locks live: $FGKF_CHECKPOINTS, else <results>/checkpoints (never committed).
+
+    A folder outside the work tree lets a long study resume on the same machine after a fresh checkout.
+    """
+    return Path(os.environ["FGKF_CHECKPOINTS"]) if os.environ.get("FGKF_CHECKPOINTS") else results_dir / "checkpoints"
+
+
 def pick_device(device: str | None = None) -> torch.device:
     """CUDA when present, else CPU (an explicit choice wins)."""
     if device:
         return torch.device(device)
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-
-
-_CODE: dict[str, Any] = {}
-
-
-def code_version() -> dict[str, Any]:
-    """Git commit, uncommitted-changes flag and a hash of the package's source files (exact code identity).
-
-    Read once per process, so a record names the code its process loaded even if the files change later.
-    """
-    if not _CODE:
-        _CODE.update(_read_code_version())
-    return dict(_CODE)
-
-
-def _read_code_version() -> dict[str, Any]:
-    def git(*args: str) -> str:
-        return subprocess.run(["git", *args], cwd=PACKAGE_ROOT, capture_output=True, text=True, timeout=10).stdout.strip()
-
-    digest = hashlib.sha256()
-    for path in sorted(PACKAGE_ROOT.rglob("*.py")):
-        digest.update(path.relative_to(PACKAGE_ROOT).as_posix().encode() + b"\0" + path.read_bytes())
-    out: dict[str, Any] = {"package_sha256": digest.hexdigest()[:16]}
-    try:
-        return out | {"commit": git("rev-parse", "HEAD") or None, "dirty": bool(git("status", "--porcelain", "--", "."))}
-    except (OSError, subprocess.SubprocessError):
-        return out | {"commit": None, "dirty": None}
-
-
-def library_versions() -> dict[str, str]:
-    out = {"python": platform.python_version()}
-    for pkg in ("torch", "pytorch-crf", "numpy", "tqdm"):
-        try:
-            out[pkg] = metadata.version(pkg)
-        except metadata.PackageNotFoundError:
-            out[pkg] = "not installed"
-    return out
 
 
 def record_path(results_dir: Path, task: str, method: str, profile: str, key: str, seed: int) -> Path:
@@ -151,7 +119,7 @@ def locate(
     results = Path(results_dir) if results_dir else default_results_dir()
     path = record_path(results, task_obj.name, method, profile, key, seed)
     stem = path.relative_to(results / "runs").with_suffix("")
-    ck = results / "checkpoints" / stem.with_suffix(".pt")
+    ck = checkpoint_root(results) / stem.with_suffix(".pt")
     return Located(task_obj, cfg, layers, key, path, ck, ck.with_suffix(".lock"))
 
 
@@ -250,7 +218,7 @@ def _train(
             "vocab_size": len(prep.encoder.vocab), "tags": prep.encoder.tags.itos,
         },
         "data": {"root_relative_sha256": data.files},
-        "code": code, "segment_code": fit.segment_code, "versions": library_versions(), "device": _device_name(dev),
+        "code": code, "segment_code": fit.segment_code, "versions": library_versions(), "device": device_name(dev),
         "threads": torch.get_num_threads(), "started_at": started, "wall_seconds": round(fit.wall_seconds, 2),
         "train_seconds": round(fit.train_seconds, 2), "resumed": fit.segments > 1, "segments": fit.segments,
         "stop_reason": fit.stop_reason, "steps": fit.steps, "steps_after_best": fit.steps_after_best,
@@ -261,12 +229,6 @@ def _train(
     loc.checkpoint.unlink(missing_ok=True)
     record["_path"] = str(loc.record)
     return record
-
-
-def _device_name(dev: torch.device) -> str:
-    if dev.type == "cuda":
-        return f"cuda:{torch.cuda.get_device_name(dev)}"
-    return f"cpu:{platform.processor() or platform.machine()}"
 
 
 def _jsonable(x: Any) -> Any:

@@ -222,3 +222,11 @@ def test_progress_bar_shows_unless_quiet(tmp_path, capsys):
     assert "target_only" in err and "dev=" in err  # tqdm bar with the latest dev score
     fgkf_core.run(custom_task(src, tgt, "tags"), "target_only", results_dir=tmp_path / "res2", **TINY)
     assert "target_only" not in capsys.readouterr().err
+
+
+def test_checkpoints_can_live_outside_the_results_folder(tmp_path, monkeypatch):
+    monkeypatch.setenv("FGKF_CHECKPOINTS", str(tmp_path / "elsewhere"))
+    src, tgt = _pair(tmp_path / "e")
+    loc = runs_mod.locate(custom_task(src, tgt, "tags"), "target_only", 1, "smoke", results_dir=tmp_path / "res")
+    assert loc.checkpoint.is_relative_to(tmp_path / "elsewhere") and loc.lock.parent == loc.checkpoint.parent
+    assert loc.record.is_relative_to(tmp_path / "res")

@@ -1,0 +1,57 @@
+"""What produced a run record: the code (git commit, dirty flag, package hash), library versions, the device."""
+from __future__ import annotations
+
+import hashlib
+import platform
+import subprocess
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import torch
+
+PACKAGE_ROOT = Path(__file__).resolve().parent
+
+_CODE: dict[str, Any] = {}
+
+
+def code_version() -> dict[str, Any]:
+    """Git commit, uncommitted-changes flag and a hash of the package's source files (exact code identity).
+
+    Read once per process, so a record names the code its process loaded even if the files change later.
+    """
+    if not _CODE:
+        _CODE.update(_read_code_version())
+    return dict(_CODE)
+
+
+def _read_code_version() -> dict[str, Any]:
+    def git(*args: str) -> str:
+        return subprocess.run(["git", *args], cwd=PACKAGE_ROOT, capture_output=True, text=True, timeout=10).stdout.strip()
+
+    digest = hashlib.sha256()
+    for path in sorted(PACKAGE_ROOT.rglob("*.py")):
+        digest.update(path.relative_to(PACKAGE_ROOT).as_posix().encode() + b"\0" + path.read_bytes())
+    out: dict[str, Any] = {"package_sha256": digest.hexdigest()[:16]}
+    try:
+        return out | {"commit": git("rev-parse", "HEAD") or None, "dirty": bool(git("status", "--porcelain", "--", "."))}
+    except (OSError, subprocess.SubprocessError):
+        return out | {"commit": None, "dirty": None}
+
+
+def library_versions() -> dict[str, str]:
+    """Versions of Python and the libraries that shape a run's numbers."""
+    out = {"python": platform.python_version()}
+    for pkg in ("torch", "pytorch-crf", "numpy", "tqdm"):
+        try:
+            out[pkg] = metadata.version(pkg)
+        except metadata.PackageNotFoundError:
+            out[pkg] = "not installed"
+    return out
+
+
+def device_name(dev: torch.device) -> str:
+    """The device a record names: cuda:<GPU name> or cpu:<processor>."""
+    if dev.type == "cuda":
+        return f"cuda:{torch.cuda.get_device_name(dev)}"
+    return f"cpu:{platform.processor() or platform.machine()}"
