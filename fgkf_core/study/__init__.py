@@ -39,7 +39,7 @@ from .relevance_split import (
     relevance_split_frame, relevance_threshold, split_counts, split_units, spread_table, within_sentence_spread,
 )
 from .splits import DEFAULT_SPLITS, split_noise, split_variants
-from .stats import summary
+from .seed_summary import summary
 from .tables import NOTE as TABLE_NOTE
 from .tables import compare, compare_table, fmt_ms
 from .verdicts import (

@@ -11,7 +11,7 @@ from .effects import paired_delta
 from .glue import glue
 from .display import fmt_share
 from .grids import Variant
-from .stats import summary
+from .seed_summary import summary
 from .tables import fmt_ms
 from .verdicts import Judgement, judge, pools
 
