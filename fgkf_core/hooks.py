@@ -1,4 +1,4 @@
-"""Trainer plugins (in the manner of flair's trainer plugins): checkpoints, progress bar, time budget.
+"""Trainer plugins (in the manner of flair's trainer plugins): checkpoints, progress bar or log, time budget.
 
 The trainer calls every hook at the same points: `on_start` (after any resume), `on_step` (after each
 optimiser step), `on_evaluate` (after each dev evaluation) and `on_boundary` (at the end of every
@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Callable
 
 import torch
 from tqdm import tqdm
@@ -108,6 +108,62 @@ class ProgressHook(Hook):
         if self.bar is not None:
             self.bar.close()
             self.bar = None
+
+
+def _minutes(seconds: float) -> str:
+    return f"{seconds / 3600:.1f} h" if seconds >= 3600 else f"{seconds / 60:.0f} min"
+
+
+class LogHook(Hook):
+    """Progress lines for background runs (queue logs, where a bar would garble): at most one per `every`
+    seconds, at dev evaluations and at warm-up / pre-training checkpoints, plus one at the end.
+
+    An evaluation line gives the best dev point, the patience left and an upper bound on the time left
+    (patience left x this segment's seconds per evaluated step): the run ends by then unless dev improves.
+    """
+
+    def __init__(self, name: str, every: float = 300.0, log: Callable[[str], None] | None = None):
+        if every < 0:
+            raise ValueError(f"log interval must be >= 0 seconds, got {every}")
+        self.name, self.every = name, every
+        self.log = log or (lambda line: print(line, flush=True))
+        self._last = -float("inf")
+        self._first: tuple[float, int] | None = None  # (time, step) of this segment's first evaluation
+
+    def _emit(self, text: str, force: bool = False) -> None:
+        now = time.time()
+        if force or now - self._last >= self.every:
+            self._last = now
+            self.log(f"{time.strftime('%Y-%m-%d %H:%M:%S')} {self.name}: {text}")
+
+    def on_start(self, tr: "Trainer") -> None:
+        st = tr.state
+        how = f"resumed (segment {st.segments})" if st.segments > 1 else "started"
+        self._emit(f"{how} at phase {st.phase}, {st.source_step} source / {st.target_step} target steps", force=True)
+
+    def on_evaluate(self, tr: "Trainer", step: int, score: float) -> None:
+        st, now = tr.state, time.time()
+        if self._first is None:
+            self._first = (now, step)
+        left = max(0, tr.cfg.patience - (step - st.best_step))
+        bound = ""
+        if step > self._first[1]:
+            per_step = (now - self._first[0]) / (step - self._first[1])
+            bound = f", ends within ~{_minutes(left * per_step)} unless dev improves"
+        self._emit(f"step {step}: dev {score:.2f}, best {st.best_dev:.2f} at {st.best_step}; patience left {left}{bound}")
+
+    def on_boundary(self, tr: "Trainer") -> None:
+        st = tr.state
+        if st.phase == "start" and (st.warm_step or st.pretrain_step):
+            what = "warm-up" if st.warm_step else "pre-training"
+            self._emit(f"{what} step {st.warm_step or st.pretrain_step} ({st.source_step} source steps)")
+
+    def on_end(self, tr: "Trainer") -> None:
+        st = tr.state
+        if st.finished:
+            self._emit(f"finished ({st.stop}): best dev {st.best_dev:.2f} at step {st.best_step}", force=True)
+        else:
+            self._emit(f"stopped before the end at {st.source_step} source / {st.target_step} target steps", force=True)
 
 
 class TimeBudgetHook(Hook):

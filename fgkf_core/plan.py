@@ -1,8 +1,9 @@
 """A study plan (YAML, e.g. `study/full.yaml`): prioritised tiers of runs, and the resumable queue that runs them.
 
 `run_plan` trains the missing runs tier by tier with N workers x T threads, skips recorded ones, logs
-done/total with an ETA from the wall times measured so far, and holds a queue lock so that a second
-queue started on the same results folder exits at once instead of competing for the cores.
+done/total with an ETA from measured wall times (per task and method) and a progress line per run every
+few minutes, and holds a queue lock so that a second queue started on the same results folder exits at
+once instead of competing for the cores.
 """
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ from typing import Any, Callable
 
 import yaml
 
-from .runs import RunSpec, _run_spec, checkpoint_root, default_results_dir, die_with_parent, locate
+from .runs import RunSpec, _run_spec, checkpoint_root, default_results_dir, die_with_parent, locate, read_record, LOG_EVERY
 from .validate import check_threads
 
 GROUP_KEYS = {"tasks", "methods", "seeds", "overrides", "variants", "grid", "formulation"}
@@ -77,6 +78,37 @@ def _fmt_hours(seconds: float) -> str:
     return f"{seconds / 3600:.1f} h" if seconds >= 3600 else f"{seconds / 60:.0f} min"
 
 
+def measured_walls(results: Path, profile: str) -> dict[tuple[str, str], list[float]]:
+    """Wall seconds of every recorded run of `profile`, by (task, method)."""
+    walls: dict[tuple[str, str], list[float]] = {}
+    for path in sorted((results / "runs").glob(f"*/*/{profile}-*.json")):
+        try:
+            rec = read_record(path)
+        except ValueError:
+            continue  # a damaged record is reported when its run is reached, not here
+        walls.setdefault((rec["task"], rec["method"]), []).append(float(rec["wall_seconds"]))
+    return walls
+
+
+def estimate(specs: list[RunSpec], walls: dict[tuple[str, str], list[float]], workers: int) -> tuple[float, int]:
+    """Expected seconds of queue time for `specs` from measured walls (same task and method, else same method,
+    else all runs); returns (seconds, how many specs had no measurement of their own task and method)."""
+    def mean(xs: list[float]) -> float:
+        return sum(xs) / len(xs)
+
+    everything = [w for ws in walls.values() for w in ws]
+    total, guessed = 0.0, 0
+    for spec in specs:
+        own = walls.get((spec.task, spec.method))
+        if own:
+            total += mean(own)
+            continue
+        guessed += 1
+        same_method = [w for (_, m), ws in walls.items() if m == spec.method for w in ws]
+        total += mean(same_method or everything) if (same_method or everything) else 0.0
+    return total / max(1, workers), guessed
+
+
 def run_plan(
     path: str | Path, workers: int = 2, threads: int = 1, tiers: list[int] | None = None,
     log: Callable[[str], None] = print, **common: Any,
@@ -111,10 +143,12 @@ def _run_locked(plan: Plan, workers: int, threads: int, tiers: list[int] | None,
                          common.get("data_dir"), common["results_dir"], **spec.overrides)
             if not loc.record.exists():
                 todo.append((tier.name, spec))
+    eta, guessed = estimate([s for _, s in todo], measured_walls(common["results_dir"], plan.profile), workers)
     log(f"plan: {total} runs in {len(chosen)} tiers, {total - len(todo)} recorded, {len(todo)} to train "
-        f"({workers} workers x {threads} thread)")
-    kw = dict(common, profile=plan.profile, threads=threads, progress=False)
-    t0, walls, done = time.time(), [], 0
+        f"({workers} workers x {threads} thread); ETA ~{_fmt_hours(eta)} from measured wall times"
+        f"{f' ({guessed} runs not yet measured for their task and method)' if guessed else ''}")
+    kw = dict(common, profile=plan.profile, threads=threads, progress=False, log_every=LOG_EVERY)
+    t0, done = time.time(), 0
     import multiprocessing as mp
 
     with ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("spawn"), initializer=die_with_parent) as pool:
@@ -128,12 +162,13 @@ def _run_locked(plan: Plan, workers: int, threads: int, tiers: list[int] | None,
             for fut in finished:
                 name, spec, started = pending.pop(fut)
                 done += 1
-                walls.append(time.time() - started)
-                eta = sum(walls) / len(walls) * (len(todo) - done) / workers
                 try:
                     line = fut.result()
                 except Exception as err:  # noqa: BLE001 - one failed run must not stop the queue
                     line = f"{spec.task}/{spec.method}/s{spec.seed} {spec.overrides}: FAILED {type(err).__name__}: {err}"
+                left = [s for _, s in queue] + [s for _, s, _ in pending.values()]
+                eta, guessed = estimate(left, measured_walls(common["results_dir"], plan.profile), workers)
+                note = f", {guessed} of {len(left)} left not yet measured for their task and method" if guessed else ""
                 log(f"[{done}/{len(todo)}] tier {name} | {line} | elapsed {_fmt_hours(time.time() - t0)}, "
-                    f"ETA ~{_fmt_hours(eta)}")
+                    f"ETA ~{_fmt_hours(eta)}{note}")
     return done

@@ -27,7 +27,7 @@ import torch
 
 from .config import KEY_NEUTRAL, Config, resolve
 from .data import EncodedSet, atomic_write_text
-from .hooks import CheckpointHook, Hook, ProgressHook, TimeBudgetHook
+from .hooks import CheckpointHook, Hook, LogHook, ProgressHook, TimeBudgetHook
 from .identity import PACKAGE_ROOT, code_version, device_name, library_versions
 from .methods import BuildContext, get_method
 from .prepare import Prepared, prepare, training_domains
@@ -37,6 +37,8 @@ from .train import Trainer
 from .validate import check_device, check_overrides, check_threads, check_writable
 
 SCHEMA = 2
+#: seconds between a background run's progress lines (queues and parallel sweeps)
+LOG_EVERY = 600.0
 
 
 def default_results_dir() -> Path:
@@ -149,18 +151,21 @@ def run(
     task: str | Task, method: str, seed: int = 1, profile: str = "quick", data_dir: str | Path | None = None,
     results_dir: str | Path | None = None, device: str | None = None, formulation: str = "paper",
     progress: bool = True, force: bool = False, threads: int | None = 1, time_budget: float | None = None,
-    **overrides: Any,
+    log_every: float | None = None, **overrides: Any,
 ) -> dict:
     """Train and evaluate one (task, method, seed) and return its record; an existing record is returned as is.
 
     Every argument is checked before any data is read. `threads` torch threads (default and None: 1); `time_budget`
-    seconds: checkpoint and raise RunPaused at the next boundary after it (never writes a record).
+    seconds: checkpoint and raise RunPaused at the next boundary after it (never writes a record); `log_every`
+    seconds: without a progress bar, print a progress line at most this often (background queues).
     A killed run resumes exactly from its checkpoint; `force` discards record and checkpoint first.
     """
     t0 = time.time()
     code_version()  # pin the code identity of this process before any file can change under it
     check_threads(threads)
     check_device(device)
+    if log_every is not None and log_every < 0:
+        raise ValueError(f"log_every: expected seconds >= 0, got {log_every}")
     results = Path(results_dir) if results_dir else default_results_dir()
     loc = locate(task, method, seed, profile, formulation, data_dir, results, **overrides)
     check_writable(results)
@@ -172,12 +177,15 @@ def run(
             rec = read_record(loc.record)
             rec["_skipped"] = True
             return rec
-        return _train(loc, method, seed, profile, formulation, data_dir, device, progress, threads, time_budget, t0)
+        tag = "".join(f" {k}={v}" for k, v in sorted(overrides.items()))
+        log = LogHook(f"{loc.task.name}/{method}/s{seed}{tag}", log_every) if log_every is not None else None
+        return _train(loc, method, seed, profile, formulation, data_dir, device, progress, threads, time_budget, log, t0)
 
 
 def _train(
     loc: Located, method: str, seed: int, profile: str, formulation: str, data_dir: str | Path | None,
-    device: str | None, progress: bool, threads: int | None, time_budget: float | None, t0: float,
+    device: str | None, progress: bool, threads: int | None, time_budget: float | None, log: LogHook | None,
+    t0: float,
 ) -> dict:
     """Train one located spec (under its lock) and write its record atomically."""
     cfg, task_obj, method_obj = loc.cfg, loc.task, get_method(method)
@@ -201,6 +209,8 @@ def _train(
         from .schedules import SCHEDULES
 
         trainer.hooks.append(ProgressHook(SCHEDULES[method_obj.schedule].planned_steps(trainer), method))
+    elif log is not None:
+        trainer.hooks.append(log)
     fit = trainer.fit()
     tagger = method_obj.evaluated(system)
     test, test_pred = prep.score(tagger, "target_test", cfg.batch_size, dev)
@@ -314,7 +324,7 @@ def iter_sweep(
     """Run every spec not yet recorded, yielding one summary line per run as it finishes (in spec order).
 
     `workers` processes with `threads` torch threads each (workers x threads may not exceed the cores);
-    identical specs run once; recorded runs return at once.
+    identical specs run once; recorded runs return at once. Parallel workers print progress lines, not bars.
     """
     check_threads(threads)
     cores = os.cpu_count() or 1
@@ -324,6 +334,8 @@ def iter_sweep(
     for spec in specs:
         unique.setdefault(json.dumps(dataclasses.asdict(spec), sort_keys=True, default=str), spec)
     common = dict(common, threads=threads, progress=progress and workers == 1)
+    if progress and workers > 1:  # bars of parallel workers would garble: progress lines instead
+        common.setdefault("log_every", LOG_EVERY)
     if workers <= 1:
         for spec in unique.values():
             yield _run_spec((spec, common))

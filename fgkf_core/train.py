@@ -75,7 +75,8 @@ class TrainState:
     best_step: int = 0
     curve: list[tuple[int, float]] = field(default_factory=list)
     trace: list[dict[str, float]] = field(default_factory=list)
-    stop: str = ""
+    stop: str = ""  # why training ended ("early_stop", "max_epochs", ...); empty while it runs
+    finished: bool = False  # the schedule ran to its end (the checkpoint then only awaits the record)
     teacher_best: float = -math.inf  # the code's p^S refresh rule: best source score on target dev
     dev_metrics: dict[str, Any] = field(default_factory=dict)
     train_seconds: float = 0.0  # summed over segments
@@ -255,6 +256,8 @@ class Trainer:
             o.load_state_dict(ck["opts"][k])
         state = dict(ck["state"])
         state["curve"] = [tuple(p) for p in state["curve"]]
+        if state["stop"].startswith("done:"):  # checkpoints written before `finished` existed
+            state["stop"], state["finished"] = state["stop"].removeprefix("done:"), True
         self.state = TrainState(**state)
         self.best_weights, self.p_source = ck["best"], ck["p_source"]
         self.source.load(ck["stream"])
@@ -278,7 +281,7 @@ class Trainer:
             if isinstance(h, CheckpointHook):
                 h.load(self)
         schedule = SCHEDULES[self.method.schedule]
-        finished = self.state.stop.startswith("done")
+        finished = self.state.finished
         if not finished:
             self.state.segments += 1
             self.state.segment_code.append(self.code_id)
@@ -286,10 +289,12 @@ class Trainer:
             h.on_start(self)
         try:
             if not finished:
-                schedule.run(self)
+                if not self.state.stop:  # a stop decided just before the last checkpoint stands on resume
+                    schedule.run(self)
                 if self.best_weights is None:  # no evaluation happened (tiny budget): score the final weights
                     self.evaluate(self.state.target_step or self.state.source_step)
-                self.state.stop = "done:" + (self.state.stop or "max_epochs")
+                self.state.stop = self.state.stop or "max_epochs"
+                self.state.finished = True
         finally:
             for h in self.hooks:
                 if not isinstance(h, CheckpointHook):
@@ -305,7 +310,7 @@ class Trainer:
         now = time.time()
         last = st.curve[-1][0] if st.curve else 0
         return FitResult(
-            st.best_dev, st.best_step, st.curve, st.trace, st.stop.removeprefix("done:"),
+            st.best_dev, st.best_step, st.curve, st.trace, st.stop,
             {k: getattr(st, k) for k in ("source_step", "target_step", "warm_step", "episode")},
             st.train_seconds + now - self._t0, st.dev_metrics, st.segments, st.wall_seconds + now - self._wall0,
             last - st.best_step, list(st.segment_code),

@@ -42,3 +42,14 @@ def write_tsv(path: Path, sentences: list[list[tuple[str, str]]]) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text("".join("".join(f"{t}\t{g}\n" for t, g in s) + "\n" for s in sentences), encoding="utf-8")
     return path
+
+
+def tiny_pair(root: Path, bump: int = 0) -> tuple[Path, Path]:
+    """A two-tag synthetic domain pair (source train; target train/dev/test) under root; `bump` shifts the tokens."""
+    sents = [[(f"w{(i * 7 + j + bump) % 11}", "A" if (i + j) % 3 else "B") for j in range(2 + i % 4)] for i in range(50)]
+    src, tgt = root / "src", root / "tgt"
+    write_tsv(src / "train.tsv", sents[:30])
+    write_tsv(tgt / "train.tsv", sents[:30])
+    write_tsv(tgt / "dev.tsv", sents[30:40])
+    write_tsv(tgt / "test.tsv", sents[40:])
+    return src, tgt

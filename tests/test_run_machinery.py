@@ -19,7 +19,7 @@ from fgkf_core import runs as runs_mod
 from fgkf_core.hooks import CheckpointError
 from fgkf_core.tasks import custom_task
 
-from conftest import write_tsv
+from conftest import tiny_pair, write_tsv
 
 ROOT = Path(__file__).resolve().parents[1]
 #: fields that describe the process, not the result
@@ -71,28 +71,46 @@ def test_killed_run_resumes_bitwise(tmp_path, data_dir, sig):
     assert _stable(a) == _stable(b)  # every number: dev curve, alpha trace, steps, test scores
 
 
+class _Killed(Exception):
+    """Stands in for a kill right after a checkpoint."""
+
+
+def test_kill_after_the_stopping_checkpoint_resumes_to_the_same_end(tmp_path, monkeypatch):
+    """Early stopping decided, its boundary checkpointed, then a kill: the resumed run must not train on."""
+    from fgkf_core.hooks import CheckpointHook
+
+    src, tgt = tiny_pair(tmp_path / "d")
+    task = custom_task(src, tgt, "tags")
+    kw = dict(TINY, max_target_epochs=60, eval_every=1, patience=4)
+    ref = fgkf_core.run(task, "target_only", results_dir=tmp_path / "ref", **kw)
+    assert ref["stop_reason"] == "early_stop"
+    save = CheckpointHook.on_boundary
+
+    def save_then_die(self, tr):
+        save(self, tr)
+        if tr.state.stop:
+            raise _Killed
+
+    monkeypatch.setattr(CheckpointHook, "on_boundary", save_then_die)
+    with pytest.raises(_Killed):
+        fgkf_core.run(task, "target_only", results_dir=tmp_path / "k", **kw)
+    monkeypatch.setattr(CheckpointHook, "on_boundary", save)
+    again = fgkf_core.run(task, "target_only", results_dir=tmp_path / "k", **kw)
+    assert again["segments"] == 2 and _stable(again) == _stable(ref)
+
+
 # ----------------------------------------------------------------------------- identity
-
-
-def _pair(root: Path, bump: int = 0) -> tuple[Path, Path]:
-    sents = [[(f"w{(i * 7 + j + bump) % 11}", "A" if (i + j) % 3 else "B") for j in range(2 + i % 4)] for i in range(50)]
-    src, tgt = root / "src", root / "tgt"
-    write_tsv(src / "train.tsv", sents[:30])
-    write_tsv(tgt / "train.tsv", sents[:30])
-    write_tsv(tgt / "dev.tsv", sents[30:40])
-    write_tsv(tgt / "test.tsv", sents[40:])
-    return src, tgt
 
 
 TINY = dict(profile="smoke", progress=False, max_target_epochs=1, device="cpu")
 
 
 def test_run_key_follows_data_content(tmp_path):
-    src, tgt = _pair(tmp_path / "a")
+    src, tgt = tiny_pair(tmp_path / "a")
     res = tmp_path / "res"
     first = fgkf_core.run(custom_task(src, tgt, "tags"), "target_only", results_dir=res, **TINY)
     # same folder names, other content: another run
-    src2, tgt2 = _pair(tmp_path / "b", bump=3)
+    src2, tgt2 = tiny_pair(tmp_path / "b", bump=3)
     other = fgkf_core.run(custom_task(src2, tgt2, "tags"), "target_only", results_dir=res, **TINY)
     assert other["run_key"] != first["run_key"] and not other.get("_skipped")
     # an edited test.tsv: another run too, never the old record
@@ -128,7 +146,7 @@ def test_duplicate_sweep_entries_run_once(tmp_path, data_dir):
 
 
 def test_corrupt_record_is_named_and_force_replaces_it(tmp_path):
-    src, tgt = _pair(tmp_path / "d")
+    src, tgt = tiny_pair(tmp_path / "d")
     task = custom_task(src, tgt, "tags")
     rec = fgkf_core.run(task, "target_only", results_dir=tmp_path / "res", **TINY)
     path = Path(rec["_path"])
@@ -140,7 +158,7 @@ def test_corrupt_record_is_named_and_force_replaces_it(tmp_path):
 
 
 def test_corrupt_checkpoint_is_named_and_unfit_one_is_discarded(tmp_path, capsys):
-    src, tgt = _pair(tmp_path / "c")
+    src, tgt = tiny_pair(tmp_path / "c")
     task = custom_task(src, tgt, "tags")
     res = tmp_path / "res"
     loc = runs_mod.locate(task, "target_only", 1, "smoke", results_dir=res, max_target_epochs=1)
@@ -161,7 +179,7 @@ def test_corrupt_checkpoint_is_named_and_unfit_one_is_discarded(tmp_path, capsys
 
 
 def _bad_tag_data(root: Path) -> Path:
-    src, tgt = _pair(root)
+    src, tgt = tiny_pair(root)
     lines = (tgt / "dev.tsv").read_text().splitlines()
     lines[4] = "w3\tB-PER"  # line 5: a BIO tag in a POS-style ("tags") file is fine ...
     (tgt / "dev.tsv").write_text("\n".join(lines) + "\n")
@@ -215,7 +233,7 @@ def test_invalid_tag_names_file_and_line(tmp_path, capsys, split, line, tag, sch
 
 
 def test_progress_bar_shows_unless_quiet(tmp_path, capsys):
-    src, tgt = _pair(tmp_path / "p")
+    src, tgt = tiny_pair(tmp_path / "p")
     kw = dict(TINY, progress=True)
     fgkf_core.run(custom_task(src, tgt, "tags"), "target_only", results_dir=tmp_path / "res", **kw)
     err = capsys.readouterr().err
@@ -226,7 +244,7 @@ def test_progress_bar_shows_unless_quiet(tmp_path, capsys):
 
 def test_checkpoints_can_live_outside_the_results_folder(tmp_path, monkeypatch):
     monkeypatch.setenv("FGKF_CHECKPOINTS", str(tmp_path / "elsewhere"))
-    src, tgt = _pair(tmp_path / "e")
+    src, tgt = tiny_pair(tmp_path / "e")
     loc = runs_mod.locate(custom_task(src, tgt, "tags"), "target_only", 1, "smoke", results_dir=tmp_path / "res")
     assert loc.checkpoint.is_relative_to(tmp_path / "elsewhere") and loc.lock.parent == loc.checkpoint.parent
     assert loc.record.is_relative_to(tmp_path / "res")

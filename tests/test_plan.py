@@ -1,0 +1,84 @@
+"""The study queue: plan parsing and its errors, ETA from measured walls, the queue lock, progress lines."""
+from __future__ import annotations
+
+import fcntl
+import json
+from pathlib import Path
+
+import pytest
+
+import fgkf_core
+from fgkf_core.plan import estimate, load_plan, measured_walls, run_plan
+from fgkf_core.runs import RunSpec, checkpoint_root
+from fgkf_core.tasks import custom_task
+
+from conftest import tiny_pair
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _write(path: Path, text: str) -> Path:
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_committed_full_plan_expands_in_tier_order():
+    plan = load_plan(ROOT / "study" / "full.yaml")
+    assert plan.profile == "full"
+    first = plan.tiers[0].specs
+    assert {(s.task, s.method) for s in first if not s.overrides} == {
+        (t, m) for t in ("cws_zx", "cws_weibo") for m in ("target_only", "basic_kd", "fgkf")
+    }
+    assert [s.seed for s in first if not s.overrides] == sorted(s.seed for s in first if not s.overrides)  # seed-major
+
+
+def test_plan_errors_name_file_and_group(tmp_path):
+    bad = _write(tmp_path / "p.yaml", "profile: smoke\ntiers:\n  - name: a\n    groups:\n      - {tasks: [ner_en], seeds: [1]}\n")
+    with pytest.raises(ValueError, match=r"p\.yaml: tier 1 group 1: 'methods' must be a non-empty list"):
+        load_plan(bad)
+    typo = _write(tmp_path / "q.yaml", "tiers:\n  - groups:\n      - {tasks: [ner_en], methods: [fgkf], seeds: [1], seed: 2}\n")
+    with pytest.raises(ValueError, match=r"q\.yaml: tier 1 group 1: unknown keys \['seed'\]"):
+        load_plan(typo)
+
+
+def test_estimate_uses_own_task_and_method_first():
+    walls = {("a", "fgkf"): [100.0, 300.0], ("b", "fgkf"): [1000.0], ("a", "target_only"): [10.0]}
+    specs = [RunSpec("a", "fgkf", 4), RunSpec("c", "fgkf", 1), RunSpec("c", "nal", 1)]
+    seconds, guessed = estimate(specs, walls, workers=2)
+    # own mean 200; same method mean (100+300+1000)/3; everything mean (100+300+1000+10)/4
+    assert seconds == pytest.approx((200 + 1400 / 3 + 1410 / 4) / 2)
+    assert guessed == 2
+    assert estimate(specs, {}, 1) == (0.0, 3)
+
+
+def test_measured_walls_reads_records_of_the_profile(tmp_path):
+    for name, task, wall in (("full-x-s1", "a", 5.0), ("quick-y-s1", "a", 7.0)):
+        path = tmp_path / "runs" / task / "fgkf" / f"{name}.json"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps({"task": task, "method": "fgkf", "wall_seconds": wall}))
+    assert measured_walls(tmp_path, "full") == {("a", "fgkf"): [5.0]}
+
+
+def test_second_queue_exits_at_once(tmp_path):
+    plan = _write(tmp_path / "p.yaml", "profile: smoke\ntiers:\n  - groups:\n      - {tasks: [ner_en], methods: [fgkf], seeds: [1]}\n")
+    lock = checkpoint_root(tmp_path / "res") / "queue.lock"
+    lock.parent.mkdir(parents=True)
+    lines: list[str] = []
+    with open(lock, "a+") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        assert run_plan(plan, workers=1, log=lines.append, results_dir=tmp_path / "res") == 0
+    assert lines == [f"another queue holds {lock}; exiting"]
+    assert not (tmp_path / "res" / "runs").exists()
+
+
+def test_log_hook_reports_patience_and_the_end(tmp_path, capsys):
+    src, tgt = tiny_pair(tmp_path)
+    rec = fgkf_core.run(custom_task(src, tgt, "tags"), "target_only", profile="smoke", progress=False, device="cpu",
+                        results_dir=tmp_path / "res", max_target_epochs=60, eval_every=1, patience=4, log_every=0)
+    out = [line for line in capsys.readouterr().out.splitlines() if "target_only/s1" in line]
+    assert "started at phase start" in out[0]
+    assert any("patience left" in line and "ends within" in line for line in out)
+    assert f"finished (early_stop): best dev {rec['best_dev']:.2f} at step {rec['best_step']}" in out[-1]
+    with pytest.raises(ValueError, match="log_every: expected seconds >= 0, got -1"):
+        fgkf_core.run(custom_task(src, tgt, "tags"), "target_only", profile="smoke", results_dir=tmp_path / "r2",
+                      log_every=-1)
