@@ -70,6 +70,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("sweep", help="run tasks x methods x seeds (or a --plan), skipping recorded runs")
     p.add_argument("--plan", default=None, help="a study plan YAML (e.g. study/full.yaml): its tiers, in order")
     p.add_argument("--tiers", nargs="+", type=int, default=None, help="with --plan: only these tiers (1-based)")
+    p.add_argument("--status", action="store_true",
+                   help="with --plan: show what is recorded, started (how far) and waiting, train nothing")
     p.add_argument("--tasks", nargs="+")
     p.add_argument("--methods", nargs="+")
     p.add_argument("--seeds", nargs="+", type=int, default=[1])
@@ -138,6 +140,13 @@ def _dispatch(args: argparse.Namespace) -> int:
             return 3
         print(f"already recorded: {rec['_path']}" if rec.get("_skipped") else f"record: {rec['_path']}")
         print(json.dumps({k: rec[k] for k in ("task", "method", "seed", "profile", "wall_seconds")} | {"test": rec["test"]["score"]}))
+        return 0
+    if args.status and not args.plan:
+        raise ValueError("--status needs --plan FILE")
+    if args.plan and args.status:
+        from .plan import plan_status
+
+        plan_status(args.plan, args.results_dir, args.data_dir)
         return 0
     if args.plan:
         from .plan import run_plan

@@ -7,6 +7,8 @@ A hook never changes a number: it saves, shows or stops.
 """
 from __future__ import annotations
 
+import json
+import math
 import os
 import time
 from pathlib import Path
@@ -41,20 +43,41 @@ class Hook:
     def on_end(self, tr: "Trainer") -> None: ...
 
 
+def summary_path(checkpoint: Path) -> Path:
+    """The small JSON beside a checkpoint that says how far its run got (read by `sweep --plan --status`)."""
+    return Path(checkpoint).with_suffix(".summary.json")
+
+
+def remove_checkpoint(checkpoint: Path) -> None:
+    """Delete a checkpoint and its summary."""
+    Path(checkpoint).unlink(missing_ok=True)
+    summary_path(checkpoint).unlink(missing_ok=True)
+
+
 class CheckpointHook(Hook):
-    """Saves everything needed for an exact resume at every boundary, atomically (per-process temp file)."""
+    """Saves everything needed for an exact resume at every boundary, atomically (per-process temp file),
+    and beside it a small JSON summary of the state (phase, steps, best dev point, patience, clocks)."""
 
     def __init__(self, path: Path):
         self.path = Path(path)
 
     def save(self, tr: "Trainer") -> None:
+        from .data import atomic_write_text
+
         self.path.parent.mkdir(parents=True, exist_ok=True)
         tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
+        snap = tr.snapshot()
         try:
-            torch.save(tr.snapshot(), tmp)
+            torch.save(snap, tmp)
             os.replace(tmp, self.path)
         finally:
             tmp.unlink(missing_ok=True)
+        st = snap["state"]
+        keys = ("phase", "source_step", "target_step", "warm_step", "pretrain_step", "episode", "best_dev",
+                "best_step", "finished", "segments", "wall_seconds")
+        summary = {k: st[k] for k in keys} | {"patience": tr.cfg.patience, "saved_at": time.time()}
+        summary["best_dev"] = summary["best_dev"] if math.isfinite(summary["best_dev"]) else None  # -inf: none yet
+        atomic_write_text(summary_path(self.path), json.dumps(summary))
 
     def load(self, tr: "Trainer") -> bool:
         """Restore the trainer from the checkpoint; False when there is none.
@@ -74,7 +97,7 @@ class CheckpointHook(Hook):
             tr.restore(ck)
         except (RuntimeError, KeyError, ValueError, TypeError) as err:
             print(f"discarding checkpoint {self.path}: it does not fit this run ({str(err).splitlines()[0]})")
-            self.path.unlink(missing_ok=True)
+            remove_checkpoint(self.path)
             return False
         return True
 

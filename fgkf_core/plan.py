@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import fcntl
 import itertools
+import json
 import os
 import time
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
@@ -18,6 +19,7 @@ from typing import Any, Callable
 
 import yaml
 
+from .hooks import summary_path
 from .runs import RunSpec, _run_spec, checkpoint_root, default_results_dir, die_with_parent, locate, read_record, LOG_EVERY
 from .validate import check_threads
 
@@ -172,3 +174,54 @@ def _run_locked(plan: Plan, workers: int, threads: int, tiers: list[int] | None,
                 log(f"[{done}/{len(todo)}] tier {name} | {line} | elapsed {_fmt_hours(time.time() - t0)}, "
                     f"ETA ~{_fmt_hours(eta)}{note}")
     return done
+
+
+def _progress_text(checkpoint: Path) -> str:
+    """How far an interrupted or running run got, from its checkpoint summary."""
+    saved = time.strftime("%Y-%m-%d %H:%M", time.localtime(checkpoint.stat().st_mtime))
+    try:
+        st = json.loads(summary_path(checkpoint).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return f"checkpoint of {saved} (no summary: written by older code)"
+    if st["phase"] == "start" and st["warm_step"]:
+        where = f"warm-up step {st['warm_step']}"
+    elif st["phase"] == "start" and st["pretrain_step"]:
+        where = f"pre-training step {st['pretrain_step']}"
+    else:  # target-only schedules never leave phase "start"
+        where = f"{st['source_step']} source / {st['target_step']} target steps"
+    best = "" if st["best_dev"] is None else f", best dev {st['best_dev']:.2f} at {st['best_step']}"
+    return (f"{where}{best}, {st['segments']} segment(s), {st['wall_seconds'] / 3600:.1f} h so far "
+            f"(checkpoint of {saved})")
+
+
+def plan_status(path: str | Path, results_dir: str | Path | None = None, data_dir: str | Path | None = None,
+                log: Callable[[str], None] = print) -> dict[str, int]:
+    """Print, per tier, how many runs are recorded, started (a checkpoint exists) and waiting, and a line per
+    started run from its checkpoint summary; trains nothing. Returns the three totals."""
+    plan = load_plan(path)
+    results = Path(results_dir) if results_dir else default_results_dir()
+    walls = measured_walls(results, plan.profile)
+    totals = {"recorded": 0, "started": 0, "waiting": 0}
+    for i, tier in enumerate(plan.tiers, 1):
+        counts, lines, left = dict.fromkeys(totals, 0), [], []
+        for spec in tier.specs:
+            loc = locate(spec.task, spec.method, spec.seed, plan.profile, spec.formulation, data_dir, results,
+                         **spec.overrides)
+            if loc.record.exists():
+                counts["recorded"] += 1
+                continue
+            left.append(spec)
+            tag = "".join(f" {k}={v}" for k, v in sorted(spec.overrides.items()))
+            if loc.checkpoint.exists():
+                counts["started"] += 1
+                lines.append(f"    {spec.task}/{spec.method}/s{spec.seed}{tag}: {_progress_text(loc.checkpoint)}")
+            else:
+                counts["waiting"] += 1
+        seconds, guessed = estimate(left, walls, 1)
+        unmeasured = f", {guessed} not yet measured" if guessed else ""
+        log(f"tier {tier.name}: {counts['recorded']} recorded, {counts['started']} started, {counts['waiting']} "
+            f"waiting of {len(tier.specs)}; ~{_fmt_hours(seconds)} of one worker left{unmeasured}")
+        for line in lines:
+            log(line)
+        totals = {k: totals[k] + counts[k] for k in totals}
+    return totals

@@ -27,7 +27,7 @@ import torch
 
 from .config import KEY_NEUTRAL, Config, resolve
 from .data import EncodedSet, atomic_write_text
-from .hooks import CheckpointHook, Hook, LogHook, ProgressHook, TimeBudgetHook
+from .hooks import CheckpointHook, Hook, LogHook, ProgressHook, TimeBudgetHook, remove_checkpoint
 from .identity import PACKAGE_ROOT, code_version, device_name, library_versions
 from .methods import BuildContext, get_method
 from .prepare import Prepared, prepare, training_domains
@@ -172,7 +172,7 @@ def run(
     with _locked(loc.lock):
         if force:
             loc.record.unlink(missing_ok=True)
-            loc.checkpoint.unlink(missing_ok=True)
+            remove_checkpoint(loc.checkpoint)
         if loc.record.exists():
             rec = read_record(loc.record)
             rec["_skipped"] = True
@@ -236,7 +236,7 @@ def _train(
         "scoring": "standard", "test": test, "test_paper": test_paper, "alpha_trace": fit.alpha_trace, "files": side,
     }
     atomic_write_text(loc.record, json.dumps(record, indent=1, default=_jsonable))
-    loc.checkpoint.unlink(missing_ok=True)
+    remove_checkpoint(loc.checkpoint)
     record["_path"] = str(loc.record)
     return record
 

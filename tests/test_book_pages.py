@@ -128,6 +128,8 @@ def test_durations_and_html_tables():
     assert [study.fmt_duration(s) for s in (45, 774.0, 15000)] == ["45 s", "12.9 min", "4.2 h"]
     out = study.html_table(pd.DataFrame({"a": [1.23456, np.nan]})).data
     assert "1.23" in out and "1.2345" not in out and "—" in out and "<th></th>" not in out  # no index column
+    empty = study.html_table(pd.DataFrame(columns=["a<b", "c"])).data
+    assert "<table" not in empty and "no rows yet" in empty and "a&lt;b, c" in empty
 
 
 def _heat_frames() -> dict[str, pd.DataFrame]:

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 import fgkf_core
-from fgkf_core.plan import estimate, load_plan, measured_walls, run_plan
+from fgkf_core.plan import estimate, load_plan, measured_walls, plan_status, run_plan
 from fgkf_core.runs import RunSpec, checkpoint_root
 from fgkf_core.tasks import custom_task
 
@@ -82,3 +82,25 @@ def test_log_hook_reports_patience_and_the_end(tmp_path, capsys):
     with pytest.raises(ValueError, match="log_every: expected seconds >= 0, got -1"):
         fgkf_core.run(custom_task(src, tgt, "tags"), "target_only", profile="smoke", results_dir=tmp_path / "r2",
                       log_every=-1)
+
+
+def test_status_counts_recorded_started_and_waiting(tmp_path, data_dir):
+    from fgkf_core.hooks import RunPaused
+
+    plan = _write(tmp_path / "p.yaml", "profile: smoke\ntiers:\n  - name: one\n    groups:\n"
+                  "      - {tasks: [ner_en], methods: [target_only], seeds: [1, 2, 3], overrides: {max_target_epochs: 2}}\n")
+    res = tmp_path / "res"
+    kw = dict(profile="smoke", results_dir=res, data_dir=data_dir, progress=False, device="cpu", max_target_epochs=2)
+    fgkf_core.run("ner_en", "target_only", seed=1, **kw)
+    with pytest.raises(RunPaused):
+        fgkf_core.run("ner_en", "target_only", seed=2, time_budget=1e-9, **kw)
+    lines: list[str] = []
+    totals = plan_status(plan, res, data_dir, log=lines.append)
+    assert totals == {"recorded": 1, "started": 1, "waiting": 1}
+    assert lines[0].startswith("tier one: 1 recorded, 1 started, 1 waiting of 3; ~")
+    started = lines[1]
+    assert started.startswith("    ner_en/target_only/s2 max_target_epochs=2: 0 source / ")
+    assert " target steps, best dev " in started and "1 segment(s)" in started and len(lines) == 2
+    # the recorded run left no checkpoint or summary behind; the paused one left both
+    assert sorted(p.name.split("-")[-1] for p in (res / "checkpoints").rglob("*-s*.*") if p.suffix != ".lock") == [
+        "s2.pt", "s2.summary.json"]

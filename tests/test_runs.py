@@ -149,13 +149,15 @@ def test_failure_mid_training_leaves_no_record_then_resumes(record, tmp_path, mo
         fgkf_core.run(task="ner_en", method="fgkf", seed=1, profile="smoke", results_dir=tmp_path, progress=False,
                       device="cpu")
     monkeypatch.undo()
-    assert not list(tmp_path.rglob("*.json")) and not list(tmp_path.rglob("*.pred.tsv"))
+    assert not list(tmp_path.rglob("*.pred.tsv")) and not (tmp_path / "runs").exists()  # no record, no side file
     assert not [p for p in tmp_path.rglob("*") if p.name.endswith(".tmp")]
     checkpoints = list((tmp_path / "checkpoints").rglob("*.pt"))
     assert len(checkpoints) == 1  # what a later call resumes from
+    assert checkpoints[0].with_suffix(".summary.json").exists()
     rec = fgkf_core.run(task="ner_en", method="fgkf", seed=1, profile="smoke", results_dir=tmp_path, progress=False,
                         device="cpu")
     assert _path(tmp_path).exists() and not checkpoints[0].exists()
+    assert not checkpoints[0].with_suffix(".summary.json").exists()
     # the resumed run is the uninterrupted one
     assert rec["dev_curve"] == record["dev_curve"] and rec["alpha_trace"] == record["alpha_trace"]
     assert rec["steps"] == record["steps"] and rec["test"] == record["test"]

@@ -1,5 +1,5 @@
 """The study behind the book: notebook parameters, run grids, the paper's tables and claims, seed summaries,
-paired verdicts, the Table 5 split, figures (and their fonts), glue, provenance, early-stopping evidence, labels and display
+paired verdicts, the Table 5 split, figures (and their fonts), glue, provenance, early-stopping evidence, the bfloat16 check, labels and display
 formatting, one module each. Notebooks do
 ``from fgkf_core import study``.
 
@@ -33,6 +33,8 @@ from .paper import paper_dir, paper_long, paper_reference, paper_rows, paper_tab
 from .params import (
     SETTINGS, as_list, banner, default_fractions, default_pool, default_seeds, default_tasks, run_seeds, seeds_text,
 )
+from .numerics import RULE as DTYPE_RULE
+from .numerics import DtypeCheck, dtype_checks, dtype_table
 from .patience import longest_wait, patience_conclusion, patience_rows, patience_summary
 from .provenance import data_files, data_sizes, glue_provenance, provenance
 from .relevance_split import (
@@ -68,6 +70,7 @@ __all__ = [
     "paper_dir", "paper_long", "paper_reference", "paper_rows", "paper_table",
     "SETTINGS", "as_list", "banner", "default_fractions", "default_pool", "default_seeds", "default_tasks",
     "run_seeds", "seeds_text",
+    "DTYPE_RULE", "DtypeCheck", "dtype_checks", "dtype_table",
     "longest_wait", "patience_conclusion", "patience_rows", "patience_summary",
     "data_files", "data_sizes", "glue_provenance", "provenance",
     "MIN_UNITS", "NER_UNITS", "SplitCounts", "SplitMeasure", "heatmap_data", "load_predictions",

@@ -4,6 +4,7 @@ durations and shares; rendered to plain HTML so the executed notebook holds no o
 from __future__ import annotations
 
 import math
+from html import escape
 from typing import Any
 
 import pandas as pd
@@ -34,8 +35,11 @@ def short_hash(digest: str | None, length: int = 10) -> str:
 
 def html_table(frame: pd.DataFrame, precision: int = 2):
     """`frame` as an HTML table without its index (floats rounded to `precision`, missing cells '—'), for a
-    notebook cell to display."""
+    notebook cell to display; an empty frame shows as one line naming its columns instead of a bare header."""
     from IPython.display import HTML
+
+    if frame.empty:
+        return HTML(f"<p><em>no rows yet</em> (columns: {escape(', '.join(map(str, frame.columns)))})</p>")
 
     html = frame.to_html(index=False, na_rep="—", float_format=lambda x: f"{x:.{precision}f}", border=0,
                          classes="dataframe fgkf-table", escape=True)
