@@ -1,5 +1,5 @@
 """The study behind the book: notebook parameters, run grids, the paper's tables and claims, seed summaries,
-paired verdicts, the Table 5 split, figures (and their fonts), glue, provenance, early-stopping evidence, the bfloat16 check, labels and display
+paired verdicts, the Table 5 split, figures (and their fonts), glue, provenance, early-stopping evidence, the bfloat16 check, the ner_en gap, labels and display
 formatting, one module each. Notebooks do
 ``from fgkf_core import study``.
 
@@ -33,6 +33,7 @@ from .paper import paper_dir, paper_long, paper_reference, paper_rows, paper_tab
 from .params import (
     SETTINGS, as_list, banner, default_fractions, default_pool, default_seeds, default_tasks, run_seeds, seeds_text,
 )
+from .ner_gap import entity_forms, ner_gap_frame, ner_gap_summary, ner_gap_table, scoring_shift, seen_unseen
 from .numerics import RULE as DTYPE_RULE
 from .numerics import DtypeCheck, dtype_checks, dtype_table
 from .patience import longest_wait, patience_conclusion, patience_rows, patience_summary
@@ -41,7 +42,7 @@ from .relevance_split import (
     MIN_UNITS, NER_UNITS, SplitCounts, SplitMeasure, heatmap_data, load_predictions, relevance_sources,
     relevance_split_frame, relevance_threshold, split_counts, split_units, spread_table, within_sentence_spread,
 )
-from .splits import DEFAULT_SPLITS, split_noise, split_variants
+from .splits import DEFAULT_SPLITS, split_mean_range, split_noise, split_variants
 from .seed_summary import summary
 from .tables import NOTE as TABLE_NOTE
 from .tables import compare, compare_table, fmt_ms
@@ -70,13 +71,14 @@ __all__ = [
     "paper_dir", "paper_long", "paper_reference", "paper_rows", "paper_table",
     "SETTINGS", "as_list", "banner", "default_fractions", "default_pool", "default_seeds", "default_tasks",
     "run_seeds", "seeds_text",
+    "entity_forms", "ner_gap_frame", "ner_gap_summary", "ner_gap_table", "scoring_shift", "seen_unseen",
     "DTYPE_RULE", "DtypeCheck", "dtype_checks", "dtype_table",
     "longest_wait", "patience_conclusion", "patience_rows", "patience_summary",
     "data_files", "data_sizes", "glue_provenance", "provenance",
     "MIN_UNITS", "NER_UNITS", "SplitCounts", "SplitMeasure", "heatmap_data", "load_predictions",
     "relevance_sources", "relevance_split_frame", "relevance_threshold", "split_counts", "split_units", "spread_table",
     "within_sentence_spread",
-    "DEFAULT_SPLITS", "split_noise", "split_variants",
+    "DEFAULT_SPLITS", "split_mean_range", "split_noise", "split_variants",
     "summary",
     "TABLE_NOTE", "compare", "compare_table", "fmt_ms",
     "CATEGORIES", "VERDICT_RULE", "Judgement", "ScoreMeasure", "claims_table", "glue_judgements", "judge",
