@@ -1,4 +1,4 @@
-# The study pipeline: execute every notebook with papermill (training only runs missing from results/) into
+# The study pipeline: execute every notebook with papermill (reading the records in results/; training missing runs only in smoke) into
 # book/experiments/, strip their timestamps (book/_ext/nbnormalise.py: unchanged inputs leave git status clean),
 # build the book. Numbers in the book come only from these runs.
 #
