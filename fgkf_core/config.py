@@ -30,7 +30,7 @@ class Config:
     capsule_dim: int = 200
     routing_iters: int = 3
     mlp_hidden: int = 100
-    compile_routing: bool = True  # inductor-compiled capsule routing (same function, 2-3x faster on CPU)
+    compile_routing: bool = True  # compiled capsule routing: fused C++ kernel on CPU (fp32), else inductor (same function)
     routing_dtype: Literal["float32", "bfloat16"] = "float32"  # bfloat16: capsule layer under autocast (1.5x on CPU)
     # fusion
     alpha: Literal["samp", "elem", "multi", "basic"] = "multi"  # "samp" | "elem" | "multi" | "basic" (constant kd_alpha, i.e. w/o alpha_multi)

@@ -13,6 +13,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from .fused_routing import fused_capsules
 from .models import glorot_
 
 
@@ -54,8 +55,10 @@ def compiled_route(u: torch.Tensor, mask: torch.Tensor, iters: int) -> torch.Ten
 class CapsuleRouting(nn.Module):
     """Dynamic routing from token states to N output capsules of dimension D (Sabour et al. 2017).
 
-    `compiled` selects the inductor-compiled routing kernel (same function, float round-off differs);
-    `dtype` bfloat16 runs the prediction vectors and routing under CPU/CUDA autocast (capsules returned in fp32).
+    `compiled` selects a compiled routing kernel (same function, float round-off differs): on CPU in float32 the
+    fused C++ kernel of `fused_routing` (projection, tanh and routing in one op), elsewhere inductor's compiled
+    `route`; `dtype` bfloat16 runs the prediction vectors and routing under CPU/CUDA autocast (capsules
+    returned in fp32, inductor kernel).
     """
 
     def __init__(
@@ -74,6 +77,8 @@ class CapsuleRouting(nn.Module):
     def forward(self, h: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         """Capsules [B, N, D] from states h [B, T, H]; padding positions cast no vote."""
         B, T, _ = h.shape
+        if self.compiled and not self.bf16 and h.device.type == "cpu" and h.dtype == torch.float32:
+            return fused_capsules(h, self.u_hat.weight, self.u_hat.bias, mask, self.n, self.iters)  # [B, N, D]
         with torch.autocast(h.device.type, dtype=torch.bfloat16, enabled=self.bf16):
             u = torch.tanh(self.u_hat(h)).view(B, T, self.n, self.d)  # [B, T, N, D]
             v = (compiled_route if self.compiled else route)(u, mask, self.iters)  # [B, N, D]
