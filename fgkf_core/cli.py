@@ -84,6 +84,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", default=None)
     p.add_argument("--batches", type=int, default=10, help="timed batches per measurement")
     p.add_argument("--baseline", default=None, metavar="REV", help="also bench a git checkout of REV, side by side")
+    p.add_argument("--threads", type=int, default=1, help="torch threads (default 1, as every training process)")
 
     p = sub.add_parser("data", help="data utilities")
     p.add_argument("action", choices=["check"], help="check: validate a data root against the registry")
@@ -119,8 +120,13 @@ def _dispatch(args: argparse.Namespace) -> int:
 
         return check(args.data_dir)
     if args.command == "bench":
-        from .bench import bench
+        import torch
 
+        from .bench import bench
+        from .validate import check_threads
+
+        check_threads(args.threads)
+        torch.set_num_threads(args.threads)
         bench(args.tasks, args.device, args.batches, args.baseline)
         return 0
     from .runs import RunSpec, iter_sweep, run
