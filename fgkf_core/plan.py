@@ -194,34 +194,57 @@ def _progress_text(checkpoint: Path) -> str:
             f"(checkpoint of {saved})")
 
 
-def plan_status(path: str | Path, results_dir: str | Path | None = None, data_dir: str | Path | None = None,
-                log: Callable[[str], None] = print) -> dict[str, int]:
-    """Print, per tier, how many runs are recorded, started (a checkpoint exists) and waiting, and a line per
-    started run from its checkpoint summary; trains nothing. Returns the three totals."""
+@dataclass(frozen=True)
+class TierProgress:
+    """Where one tier of a plan stands: its runs recorded, started (a checkpoint here) and waiting."""
+
+    name: str
+    planned: int
+    recorded: int
+    recorded_seconds: float  # wall time summed over the tier's records
+    started: tuple[tuple[RunSpec, Path], ...]  # each started run and its checkpoint
+    waiting: int
+    left_seconds: float  # expected wall time of the runs left, on one worker (see `estimate`)
+    unmeasured: int  # runs left with no record of their own task and method to estimate from
+
+
+def tier_progress(path: str | Path, results_dir: str | Path | None = None,
+                  data_dir: str | Path | None = None) -> list[TierProgress]:
+    """`TierProgress` of every tier of the plan at `path`, from the records and checkpoints; trains nothing."""
     plan = load_plan(path)
     results = Path(results_dir) if results_dir else default_results_dir()
     walls = measured_walls(results, plan.profile)
-    totals = {"recorded": 0, "started": 0, "waiting": 0}
-    for i, tier in enumerate(plan.tiers, 1):
-        counts, lines, left = dict.fromkeys(totals, 0), [], []
+    out = []
+    for tier in plan.tiers:
+        recorded, seconds, started, left = 0, 0.0, [], []
         for spec in tier.specs:
             loc = locate(spec.task, spec.method, spec.seed, plan.profile, spec.formulation, data_dir, results,
                          **spec.overrides)
             if loc.record.exists():
-                counts["recorded"] += 1
+                recorded += 1
+                seconds += float(read_record(loc.record).get("wall_seconds") or 0.0)
                 continue
             left.append(spec)
-            tag = "".join(f" {k}={v}" for k, v in sorted(spec.overrides.items()))
             if loc.checkpoint.exists():
-                counts["started"] += 1
-                lines.append(f"    {spec.task}/{spec.method}/s{spec.seed}{tag}: {_progress_text(loc.checkpoint)}")
-            else:
-                counts["waiting"] += 1
-        seconds, guessed = estimate(left, walls, 1)
-        unmeasured = f", {guessed} not yet measured" if guessed else ""
-        log(f"tier {tier.name}: {counts['recorded']} recorded, {counts['started']} started, {counts['waiting']} "
-            f"waiting of {len(tier.specs)}; ~{_fmt_hours(seconds)} of one worker left{unmeasured}")
-        for line in lines:
-            log(line)
-        totals = {k: totals[k] + counts[k] for k in totals}
+                started.append((spec, loc.checkpoint))
+        estimate_s, guessed = estimate(left, walls, 1)
+        out.append(TierProgress(tier.name, len(tier.specs), recorded, seconds, tuple(started),
+                                len(left) - len(started), estimate_s, guessed))
+    return out
+
+
+def plan_status(path: str | Path, results_dir: str | Path | None = None, data_dir: str | Path | None = None,
+                log: Callable[[str], None] = print) -> dict[str, int]:
+    """Print, per tier, how many runs are recorded, started (a checkpoint exists) and waiting, and a line per
+    started run from its checkpoint summary; trains nothing. Returns the three totals."""
+    totals = {"recorded": 0, "started": 0, "waiting": 0}
+    for tier in tier_progress(path, results_dir, data_dir):
+        unmeasured = f", {tier.unmeasured} not yet measured" if tier.unmeasured else ""
+        log(f"tier {tier.name}: {tier.recorded} recorded, {len(tier.started)} started, {tier.waiting} "
+            f"waiting of {tier.planned}; ~{_fmt_hours(tier.left_seconds)} of one worker left{unmeasured}")
+        for spec, checkpoint in tier.started:
+            tag = "".join(f" {k}={v}" for k, v in sorted(spec.overrides.items()))
+            log(f"    {spec.task}/{spec.method}/s{spec.seed}{tag}: {_progress_text(checkpoint)}")
+        totals = {"recorded": totals["recorded"] + tier.recorded, "started": totals["started"] + len(tier.started),
+                  "waiting": totals["waiting"] + tier.waiting}
     return totals

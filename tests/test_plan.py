@@ -101,6 +101,11 @@ def test_status_counts_recorded_started_and_waiting(tmp_path, data_dir):
     started = lines[1]
     assert started.startswith("    ner_en/target_only/s2 max_target_epochs=2: 0 source / ")
     assert " target steps, best dev " in started and "1 segment(s)" in started and len(lines) == 2
+    from fgkf_core.study import plan_progress
+
+    row = plan_progress(res, data_dir, plan=plan).iloc[0]  # the page's view: committed records only
+    assert (row["tier"], row["planned"], row["recorded"]) == ("one", 3, 1)
+    assert row["expected left (one worker)"].startswith("~") and "not yet measured" not in row["expected left (one worker)"]
     # the recorded run left no checkpoint or summary behind; the paused one left both
     assert sorted(p.name.split("-")[-1] for p in (res / "checkpoints").rglob("*-s*.*") if p.suffix != ".lock") == [
         "s2.pt", "s2.summary.json"]

@@ -1,5 +1,5 @@
 """The study behind the book: notebook parameters, run grids, the paper's tables and claims, seed summaries,
-paired verdicts, the Table 5 split, figures (and their fonts), glue, provenance, early-stopping evidence, the bfloat16 check, the ner_en gap, labels and display
+paired verdicts, the Table 5 split, figures (and their fonts), glue, provenance, early-stopping evidence, the bfloat16 check, the ner_en gap, the full plan's progress, labels and display
 formatting, one module each. Notebooks do
 ``from fgkf_core import study``.
 
@@ -36,6 +36,7 @@ from .params import (
 from .ner_gap import entity_forms, ner_gap_frame, ner_gap_summary, ner_gap_table, scoring_shift, seen_unseen
 from .numerics import RULE as DTYPE_RULE
 from .numerics import DtypeCheck, dtype_checks, dtype_table
+from .plan_progress import plan_progress
 from .patience import longest_wait, patience_conclusion, patience_rows, patience_summary
 from .provenance import data_files, data_sizes, glue_provenance, provenance
 from .relevance_split import (
@@ -73,6 +74,7 @@ __all__ = [
     "run_seeds", "seeds_text",
     "entity_forms", "ner_gap_frame", "ner_gap_summary", "ner_gap_table", "scoring_shift", "seen_unseen",
     "DTYPE_RULE", "DtypeCheck", "dtype_checks", "dtype_table",
+    "plan_progress",
     "longest_wait", "patience_conclusion", "patience_rows", "patience_summary",
     "data_files", "data_sizes", "glue_provenance", "provenance",
     "MIN_UNITS", "NER_UNITS", "SplitCounts", "SplitMeasure", "heatmap_data", "load_predictions",
