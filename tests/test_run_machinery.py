@@ -30,8 +30,10 @@ def _cli(*args: str, data_dir: Path | None = None) -> subprocess.Popen:
     env = dict(os.environ, OMP_NUM_THREADS="1", CUDA_VISIBLE_DEVICES="")
     if data_dir is not None:
         env["FGKF_DATA"] = str(data_dir)
+    # a suite started in the background (`cmd &`) inherits SIGINT ignored, and so would the child: restore it
     return subprocess.Popen([sys.executable, "-m", "fgkf_core", *args], cwd=ROOT, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
 
 
 def _record(results: Path) -> dict:
