@@ -178,8 +178,11 @@ class LogHook(Hook):
     def on_boundary(self, tr: "Trainer") -> None:
         st = tr.state
         if st.phase == "start" and (st.warm_step or st.pretrain_step):
-            what = "warm-up" if st.warm_step else "pre-training"
-            self._emit(f"{what} step {st.warm_step or st.pretrain_step} ({st.source_step} source steps)")
+            from .schedules import source_budget  # schedules import the trainer, which imports the hooks
+
+            what, done, epochs = (("warm-up", st.warm_step, tr.cfg.warm_up_epochs) if st.warm_step
+                                  else ("pre-training", st.pretrain_step, tr.cfg.pretrain_epochs))
+            self._emit(f"{what} step {done} of {source_budget(tr, epochs)} ({st.source_step} source steps)")
 
     def on_end(self, tr: "Trainer") -> None:
         st = tr.state

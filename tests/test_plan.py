@@ -109,3 +109,12 @@ def test_status_counts_recorded_started_and_waiting(tmp_path, data_dir):
     # the recorded run left no checkpoint or summary behind; the paused one left both
     assert sorted(p.name.split("-")[-1] for p in (res / "checkpoints").rglob("*-s*.*") if p.suffix != ".lock") == [
         "s2.pt", "s2.summary.json"]
+
+
+def test_log_hook_counts_warm_up_steps_against_their_budget(tmp_path, data_dir, capsys):
+    rec = fgkf_core.run("pos_en", "fgkf", profile="smoke", progress=False, device="cpu", results_dir=tmp_path,
+                        data_dir=data_dir, warm_up_epochs=1.0, log_every=0)
+    warm = [line for line in capsys.readouterr().out.splitlines() if "warm-up step" in line]
+    budget = rec["steps"]["warm_step"]  # the whole warm-up ran: its steps are the budget the lines name
+    assert warm and all(f" of {budget} (" in line for line in warm)
+    assert warm[0].split("warm-up step ")[1].startswith(f"{rec['config']['teach_step']} of")
