@@ -8,6 +8,7 @@
 #   make test                    # the test suite, notebooks validated in the smoke profile
 #   make notebook-refs           # refresh the outputs that notebook validation compares
 #   make study-full              # the full-profile queue (study/full.yaml) in the background, log in logs/full.log
+#   make study-status            # what the queue has recorded, started (how far) and left
 
 PROFILE ?= quick
 PYTHON ?= python
@@ -17,7 +18,7 @@ NOTEBOOKS ?= main_results cws_variants relevance_split relevance_heatmaps data_s
 # tqdm warns at import when ipywidgets is missing; that stderr line would fail the strict book build
 export PYTHONWARNINGS := ignore:IProgress not found
 
-.PHONY: study study-full book check-notebooks notebook-refs test clean-book
+.PHONY: study study-full study-status book check-notebooks notebook-refs test clean-book
 
 study:
 	@mkdir -p book/experiments
@@ -34,7 +35,10 @@ FGKF_CHECKPOINTS ?= $(HOME)/.cache/fgkf/checkpoints
 study-full:
 	@mkdir -p logs
 	FGKF_CHECKPOINTS=$(FGKF_CHECKPOINTS) nohup nice -n 19 $(PYTHON) -m fgkf_core sweep --plan study/full.yaml --workers 2 --threads 1 --quiet >> logs/full.log 2>&1 &
-	@echo "full-profile queue started; progress: tail -f logs/full.log"
+	@echo "full-profile queue started; progress: tail -f logs/full.log (or make study-status)"
+
+study-status:
+	@FGKF_CHECKPOINTS=$(FGKF_CHECKPOINTS) $(PYTHON) -m fgkf_core sweep --plan study/full.yaml --status
 
 check-notebooks:
 	$(PYTHON) book/_ext/nbcheck.py book/experiments/*.ipynb
