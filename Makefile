@@ -11,8 +11,10 @@
 #   make study-status            # what the queue has recorded, started (how far) and left
 
 PROFILE ?= quick
-PYTHON ?= python
-PAPERMILL ?= papermill
+# the repository's virtual environment when there is one (README set-up), else whatever python is on PATH
+PYTHON ?= $(if $(wildcard .venv/bin/python),.venv/bin/python,python)
+PAPERMILL ?= $(PYTHON) -m papermill
+JUPYTER_BOOK ?= $(if $(wildcard .venv/bin/jupyter-book),.venv/bin/jupyter-book,jupyter-book)
 PAPERMILL_ARGS ?=
 NOTEBOOKS ?= main_results cws_variants relevance_split relevance_heatmaps data_size ablation fidelity ner_splits reproducibility
 # tqdm warns at import when ipywidgets is missing; that stderr line would fail the strict book build
@@ -44,7 +46,7 @@ check-notebooks:
 	$(PYTHON) book/_ext/nbcheck.py book/experiments/*.ipynb
 
 book: check-notebooks
-	jupyter-book build book/
+	$(JUPYTER_BOOK) build book/
 
 # the outputs `pytest --nbval` compares (cells tagged nbval-check-output), from a smoke execution
 notebook-refs:
