@@ -17,6 +17,8 @@ from typing import TYPE_CHECKING, Callable
 import torch
 from tqdm import tqdm
 
+from .data import atomic_write_text
+
 if TYPE_CHECKING:
     from .train import Trainer
 
@@ -62,8 +64,6 @@ class CheckpointHook(Hook):
         self.path = Path(path)
 
     def save(self, tr: "Trainer") -> None:
-        from .data import atomic_write_text
-
         self.path.parent.mkdir(parents=True, exist_ok=True)
         tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
         snap = tr.snapshot()

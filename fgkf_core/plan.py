@@ -243,8 +243,7 @@ def plan_status(path: str | Path, results_dir: str | Path | None = None, data_di
         log(f"tier {tier.name}: {tier.recorded} recorded, {len(tier.started)} started, {tier.waiting} "
             f"waiting of {tier.planned}; ~{_fmt_hours(tier.left_seconds)} of one worker left{unmeasured}")
         for spec, checkpoint in tier.started:
-            tag = "".join(f" {k}={v}" for k, v in sorted(spec.overrides.items()))
-            log(f"    {spec.task}/{spec.method}/s{spec.seed}{tag}: {_progress_text(checkpoint)}")
+            log(f"    {spec.label}: {_progress_text(checkpoint)}")
         totals = {"recorded": totals["recorded"] + tier.recorded, "started": totals["started"] + len(tier.started),
                   "waiting": totals["waiting"] + tier.waiting}
     return totals

@@ -94,6 +94,15 @@ class RunSpec:
     overrides: dict[str, Any] = field(default_factory=dict)
     formulation: str = "paper"
 
+    @property
+    def label(self) -> str:
+        return run_label(self.task, self.method, self.seed, self.overrides)
+
+
+def run_label(task: str, method: str, seed: int, overrides: dict[str, Any]) -> str:
+    """'cws_zx/fgkf/s1 routing_dtype=bfloat16': how logs name a run."""
+    return f"{task}/{method}/s{seed}" + "".join(f" {k}={v}" for k, v in sorted(overrides.items()))
+
 
 @dataclass(frozen=True)
 class Located:
@@ -177,8 +186,8 @@ def run(
             rec = read_record(loc.record)
             rec["_skipped"] = True
             return rec
-        tag = "".join(f" {k}={v}" for k, v in sorted(overrides.items()))
-        log = LogHook(f"{loc.task.name}/{method}/s{seed}{tag}", log_every) if log_every is not None else None
+        label = run_label(loc.task.name, method, seed, overrides)
+        log = LogHook(label, log_every) if log_every is not None else None
         return _train(loc, method, seed, profile, formulation, data_dir, device, progress, threads, time_budget, log, t0)
 
 

@@ -14,6 +14,8 @@ from typing import Iterable
 
 import pandas as pd
 
+from ..config import KEY_NEUTRAL
+
 #: float32 seeds needed before the noise band is trusted (the study's n >= 3 rule)
 MIN_SEEDS = 3
 RULE = ("within seed noise when |bf16 − fp32| of the same seed is at most 1.96 · √2 · σ for dev and for test, "
@@ -40,7 +42,7 @@ class DtypeCheck:
 
 
 def _dtype(rec: dict) -> str:
-    return rec["config"].get("routing_dtype", "float32")  # records from before the switch ran float32
+    return rec["config"].get("routing_dtype", KEY_NEUTRAL["routing_dtype"])  # records from before the switch
 
 
 def _twin_key(rec: dict) -> str:

@@ -23,11 +23,16 @@ def split_variants(methods: Sequence[str], splits: Sequence[int]) -> list[Varian
     return [Variant(f"{m}@{s}", m, {"split_seed": int(s)}) for m in methods for s in splits]
 
 
+def _with_split(frame: pd.DataFrame) -> pd.DataFrame:
+    """`frame` with a `split` column read back from the 'method@split' variant labels of `split_variants`."""
+    return frame.assign(split=frame["variant"].str.rsplit("@", n=1).str[1].astype(int))
+
+
 def split_noise(frame: pd.DataFrame, splits: Sequence[int]) -> pd.DataFrame:
     """Per method (rows): each split's test score 'mean ± std (n, profile)' and the two spreads."""
     if frame.empty:
         return pd.DataFrame()
-    df = frame.assign(split=frame["variant"].str.rsplit("@", n=1).str[1].astype(int))
+    df = _with_split(frame)
     rows = []
     for method, part in df.groupby("method", sort=False):
         row: dict[str, object] = {"method": method}
@@ -47,7 +52,7 @@ def split_mean_range(frame: pd.DataFrame, method: str) -> str:
     part = frame[frame["method"] == method]
     if part.empty:
         return f"{method}: not run"
-    df = part.assign(split=part["variant"].str.rsplit("@", n=1).str[1].astype(int))
+    df = _with_split(part)
     means, counts = df.groupby("split")["score"].mean(), df.groupby("split")["score"].size()
     seeds = f"{counts.min()}" if counts.min() == counts.max() else f"{counts.min()}-{counts.max()}"
     profile = ", ".join(sorted(set(part["profile"])))
