@@ -26,6 +26,8 @@ from .tasks import TASKS, data_root, load_task
 from .train import Trainer, predict, prepare
 
 COLUMNS = ("plain_train", "plain_decode", "fgkf_source_step", "fgkf_target_step")
+# FGKF steps with routing_dtype=bfloat16 (bf16 capsule matmuls), compared with the baseline's float32 steps
+BF16_COLUMNS = {"fgkf_source_step_bf16": "fgkf_source_step", "fgkf_target_step_bf16": "fgkf_target_step"}
 
 
 def _rate(fn: Callable[[], int], repeats: int) -> float:
@@ -41,15 +43,18 @@ def _rate(fn: Callable[[], int], repeats: int) -> float:
     return n / (time.perf_counter() - t0)
 
 
-def bench_task(task: str, device: torch.device, batches: int = 10) -> dict[str, float]:
-    """Throughputs for one task on its target training sentences (real lengths, length-bucketed)."""
+def bench_task(task: str, device: torch.device, batches: int = 10, bf16: bool = True) -> dict[str, float]:
+    """Throughputs for one task on its target training sentences (real lengths, length-bucketed); `bf16` adds
+    the FGKF steps with bfloat16 capsule matmuls (`BF16_COLUMNS`)."""
     cfg, _ = resolve(task, "full", source_limit=2000, eval_limit=512)
     data = load_task(task).limited(cfg.source_limit, cfg.target_limit, cfg.eval_limit)
     prep = prepare(data, cfg)
     ctx = BuildContext(len(prep.encoder.vocab), len(prep.encoder.tags), data.task.features, data.task.max_len)
     out: dict[str, float] = {"mean_len": sum(map(len, prep.target_train.ids)) / len(prep.target_train)}
-    for name in ("target_only", "fgkf"):
-        method = get_method(name)
+    for name in ("target_only", "fgkf") + (("fgkf_bf16",) if bf16 else ()):
+        if name == "fgkf_bf16":
+            cfg = resolve(task, "full", source_limit=2000, eval_limit=512, routing_dtype="bfloat16")[0]
+        method = get_method(name.removesuffix("_bf16"))
         torch.manual_seed(0)
         system = method.build(cfg, ctx).to(device)
         tr = Trainer(method, system, prep, cfg, 0, device)
@@ -73,14 +78,16 @@ def bench_task(task: str, device: torch.device, batches: int = 10) -> dict[str, 
             out["plain_decode"] = _rate(lambda: (predict(system.target, prep.target_dev, 256, device), len(prep.target_dev))[1], 3)
         else:
             (getattr(tr, "refresh_teacher", None) or getattr(tr, "_refresh_teacher"))()
-            out["fgkf_source_step"] = _rate(source_step, max(2, batches // 3))
-            out["fgkf_target_step"] = _rate(target_step, max(len(batch_list), batches // 3))
+            suffix = name.removeprefix("fgkf")
+            out[f"fgkf_source_step{suffix}"] = _rate(source_step, max(2, batches // 3))
+            out[f"fgkf_target_step{suffix}"] = _rate(target_step, max(len(batch_list), batches // 3))
     return out
 
 
 def bench_capsule(device: torch.device, repeats: int = 3) -> dict[str, float]:
     """Seconds per forward+backward of the paper-size capsule layer (60 x 200), 64 sentences of 10-40 tokens,
-    eager and compiled routing (on CPU the fused C++ kernel, elsewhere torch.compile)."""
+    eager and compiled routing (on CPU the fused C++ kernel, elsewhere torch.compile), the latter also with
+    bfloat16 matmuls."""
     from .relevance import CapsuleRouting
 
     torch.manual_seed(0)
@@ -88,9 +95,10 @@ def bench_capsule(device: torch.device, repeats: int = 3) -> dict[str, float]:
     mask = (torch.arange(40)[None, :] < lengths[:, None]).to(device)  # [B, T]
     h = torch.randn(64, 40, 200, device=device, requires_grad=True)  # [B, T, 2H]
     out = {}
-    for name, compiled in (("eager", False), ("compiled", True)):
+    for name, compiled, dtype in (("eager", False, "float32"), ("compiled", True, "float32"),
+                                  ("compiled_bf16", True, "bfloat16")):
         torch.manual_seed(0)
-        caps = CapsuleRouting(200, 60, 200, 3, compiled=compiled).to(device)
+        caps = CapsuleRouting(200, 60, 200, 3, compiled=compiled, dtype=dtype).to(device)
 
         def step() -> int:
             caps(h, mask).sum().backward()
@@ -109,7 +117,7 @@ def _baseline_rows(rev: str, tasks: list[str], batches: int) -> dict[str, dict[s
             shutil.copy(Path(__file__), Path(tmp) / "fgkf_core" / "_bench_current.py")
             code = (f"import json, torch; torch.set_num_threads({torch.get_num_threads()}); "
                     "from fgkf_core._bench_current import bench_task; "
-                    f"print(json.dumps({{t: bench_task(t, torch.device('cpu'), {batches}) for t in {tasks!r}}}))")
+                    f"print(json.dumps({{t: bench_task(t, torch.device('cpu'), {batches}, False) for t in {tasks!r}}}))")
             env = dict(os.environ, FGKF_DATA=str(data_root().resolve()))
             proc = subprocess.run([sys.executable, "-c", code], cwd=tmp, capture_output=True, text=True, env=env)
             if proc.returncode != 0:
@@ -126,23 +134,22 @@ def bench(tasks: list[str] | None = None, device: str | None = None, batches: in
     print(f"device: {dev}, torch threads: {torch.get_num_threads()}, batch 64, full-size config")
     caps = bench_capsule(dev)
     print(f"capsule layer 60x200, 64 sentences (10-40 tokens), forward+backward: eager {caps['eager']:.3f} s, "
-          f"compiled {caps['compiled']:.3f} s")
+          f"compiled {caps['compiled']:.3f} s, compiled with bf16 matmuls {caps['compiled_bf16']:.3f} s")
     rows = []
-    if baseline is None:
-        print("| task | mean len | plain train | plain decode | FGKF source step | FGKF target step |")
-        print("|---|---|---|---|---|---|")
-    else:
-        print(f"sentences/s, this code vs {baseline} (speed-up)")
-        print("| task | mean len | plain train | plain decode | FGKF source step | FGKF target step |")
-        print("|---|---|---|---|---|---|")
+    if baseline is not None:
+        print(f"sentences/s, this code vs {baseline} (speed-up; the bf16 columns against {baseline}'s float32 steps)")
+    print("| task | mean len | plain train | plain decode | FGKF source step | FGKF target step "
+          "| FGKF source step, bf16 | FGKF target step, bf16 |")
+    print("|---|---|---|---|---|---|---|---|")
     for task in tasks:
         r = bench_task(task, dev, batches) | {"task": task}
+        pairs = [(c, c) for c in COLUMNS] + list(BF16_COLUMNS.items())
         if baseline is not None:
             old = _baseline_rows(baseline, [task], batches)[task]
             r["baseline"] = old
-            cells = [f"{r[c]:.0f} vs {old[c]:.0f} ({r[c] / old[c]:.1f}x)" for c in COLUMNS]
+            cells = [f"{r[c]:.0f} vs {old[o]:.0f} ({r[c] / old[o]:.1f}x)" for c, o in pairs]
         else:
-            cells = [f"{r[c]:.0f}" for c in COLUMNS]
+            cells = [f"{r[c]:.0f}" for c, _ in pairs]
         rows.append(r)
         print(f"| {task} | {r['mean_len']:.1f} | " + " | ".join(cells) + " |", flush=True)
     if baseline is not None:

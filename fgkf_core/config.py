@@ -31,7 +31,7 @@ class Config:
     routing_iters: int = 3
     mlp_hidden: int = 100
     compile_routing: bool = True  # compiled capsule routing: fused C++ kernel on CPU (fp32), else inductor (same function)
-    routing_dtype: Literal["float32", "bfloat16"] = "float32"  # bfloat16: capsule layer under autocast (1.5x on CPU)
+    routing_dtype: Literal["float32", "bfloat16"] = "float32"  # bfloat16: capsule matmuls in bf16 (CPU: fused kernel)
     # fusion
     alpha: Literal["samp", "elem", "multi", "basic"] = "multi"  # "samp" | "elem" | "multi" | "basic" (constant kd_alpha, i.e. w/o alpha_multi)
     kd_alpha: float = 0.5  # basicKD alpha (Eq. 2)

@@ -13,7 +13,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from .fused_routing import fused_capsules
+from .fused_routing import Workspace, fused_capsules
 from .models import glorot_
 
 
@@ -55,10 +55,10 @@ def compiled_route(u: torch.Tensor, mask: torch.Tensor, iters: int) -> torch.Ten
 class CapsuleRouting(nn.Module):
     """Dynamic routing from token states to N output capsules of dimension D (Sabour et al. 2017).
 
-    `compiled` selects a compiled routing kernel (same function, float round-off differs): on CPU in float32 the
-    fused C++ kernel of `fused_routing` (projection, tanh and routing in one op), elsewhere inductor's compiled
-    `route`; `dtype` bfloat16 runs the prediction vectors and routing under CPU/CUDA autocast (capsules
-    returned in fp32, inductor kernel).
+    `compiled` selects a compiled routing kernel (same function, float round-off differs): on CPU the fused C++
+    kernel of `fused_routing` (projection, tanh and routing in one op), elsewhere inductor's compiled `route`.
+    `dtype` bfloat16: on CPU with `compiled`, the fused kernel's three matmuls take bfloat16 operands (tanh and
+    routing in float32); otherwise the prediction vectors and routing run under autocast (capsules in fp32).
     """
 
     def __init__(
@@ -72,13 +72,15 @@ class CapsuleRouting(nn.Module):
             raise ValueError(f"routing dtype: expected 'float32' or 'bfloat16', got {dtype!r}")
         self.n, self.d, self.iters, self.compiled, self.bf16 = n_capsules, capsule_dim, iters, compiled, dtype == "bfloat16"
         self.u_hat = nn.Linear(in_dim, n_capsules * capsule_dim)
+        self.workspace = Workspace()  # the fused kernel's reused buffers (not state: never saved)
         glorot_(self)
 
     def forward(self, h: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         """Capsules [B, N, D] from states h [B, T, H]; padding positions cast no vote."""
         B, T, _ = h.shape
-        if self.compiled and not self.bf16 and h.device.type == "cpu" and h.dtype == torch.float32:
-            return fused_capsules(h, self.u_hat.weight, self.u_hat.bias, mask, self.n, self.iters)  # [B, N, D]
+        if self.compiled and h.device.type == "cpu" and h.dtype == torch.float32:
+            w, b = self.u_hat.weight, self.u_hat.bias
+            return fused_capsules(h, w, b, mask, self.n, self.iters, self.workspace, self.bf16)  # [B, N, D]
         with torch.autocast(h.device.type, dtype=torch.bfloat16, enabled=self.bf16):
             u = torch.tanh(self.u_hat(h)).view(B, T, self.n, self.d)  # [B, T, N, D]
             v = (compiled_route if self.compiled else route)(u, mask, self.iters)  # [B, N, D]

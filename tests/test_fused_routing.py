@@ -6,7 +6,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from fgkf_core.fused_routing import extension, fused_capsules
+from fgkf_core.fused_routing import Workspace, extension, fused_capsules
 from fgkf_core.relevance import CapsuleRouting, route
 
 
@@ -72,3 +72,65 @@ def test_capsule_layer_takes_the_fused_kernel_when_compiled_on_cpu():
     h, mask = torch.randn(3, 5, 10), torch.arange(5)[None, :] < torch.tensor([[5], [2], [4]])
     torch.testing.assert_close(fused(h, mask), eager(h, mask), rtol=1e-5, atol=1e-6)
     assert fused(h, mask).grad_fn.name() == "FusedCapsulesBackward"
+
+
+def _batch(B, T, H, seed):
+    torch.manual_seed(seed)
+    lengths = torch.randint(1, T + 1, (B,))  # [B]
+    return torch.randn(B, T, H, requires_grad=True), torch.arange(T)[None, :] < lengths[:, None]  # [B, T, H], [B, T]
+
+
+def test_a_reused_workspace_gives_bitwise_the_numbers_of_fresh_buffers():
+    lin = torch.nn.Linear(20, 6 * 16)
+    ws = Workspace()
+    for B, T, seed in ((8, 12, 0), (5, 7, 1), (8, 12, 2)):  # grows, then reuses a larger buffer for a smaller batch
+        h, mask = _batch(B, T, 20, seed)
+        outs = []
+        for workspace in (ws, None):  # None: a fresh buffer, as every call before the workspace existed
+            out = fused_capsules(h, lin.weight, lin.bias, mask, 6, 3, workspace)
+            outs.append((out, *torch.autograd.grad((out * out).sum(), (h, lin.weight, lin.bias))))
+        assert all(torch.equal(a, b) for a, b in zip(*outs))
+    assert ws.buffers[torch.float32].numel() == 8 * 12 * 6 * 16
+
+
+def test_a_later_forward_of_the_same_layer_invalidates_the_earlier_backward():
+    lin, ws = torch.nn.Linear(4, 6), Workspace()
+    h, mask = _batch(2, 3, 4, 0)
+    first = fused_capsules(h, lin.weight, lin.bias, mask, 2, 3, ws)
+    fused_capsules(h, lin.weight, lin.bias, mask, 2, 3, ws)  # overwrites the buffer `first` saved
+    with pytest.raises(RuntimeError, match="overwritten by a later forward"):
+        first.sum().backward()
+
+
+def _bf16_reference(h, w, b, mask, n, iters):
+    """The bf16 path's function in float64: operands rounded to bfloat16, the projection rounded to bfloat16."""
+    B, T, _ = h.shape
+    pre = F.linear(h.bfloat16().double(), w.bfloat16().double()).bfloat16().double()  # [B, T, N*D]
+    return route(torch.tanh(pre + b.double()).view(B, T, n, -1), mask, iters)  # [B, N, D]
+
+
+def test_bf16_matmuls_match_their_float64_reference_and_stay_near_float32():
+    B, T, H, N, D = 8, 12, 40, 6, 16
+    h, mask = _batch(B, T, H, 3)
+    lin = torch.nn.Linear(H, N * D)
+    out = fused_capsules(h, lin.weight, lin.bias, mask, N, 3, Workspace(), bf16=True)
+    assert out.dtype == torch.float32 and out.shape == (B, N, D)
+    ref = _bf16_reference(h, lin.weight, lin.bias, mask, N, 3)
+    torch.testing.assert_close(out.double(), ref, rtol=0, atol=2e-6)  # float32 tanh and routing only
+    fp32 = fused_capsules(h, lin.weight, lin.bias, mask, N, 3)
+    assert 1e-5 < (out - fp32).abs().max() < 2e-2 * fp32.abs().max()  # bf16 moved it, by bf16 round-off
+    g = torch.randn_like(out)
+    grads = torch.autograd.grad((out * g).sum(), (h, lin.weight, lin.bias))
+    ref_grads = torch.autograd.grad((_eager(h, lin.weight, lin.bias, mask, N, 3) * g).sum(), (h, lin.weight, lin.bias))
+    for got, want in zip(grads, ref_grads):
+        assert got.dtype == torch.float32 and got.shape == want.shape
+        assert (got - want).abs().max() < 2e-2 * want.abs().max()  # gradients within bf16 round-off
+    assert grads[0][~mask].abs().max() == 0  # padding gets no gradient in bf16 too
+
+
+def test_capsule_layer_takes_the_bf16_fused_kernel_when_asked():
+    torch.manual_seed(2)
+    layer = CapsuleRouting(10, 4, 8, 3, compiled=True, dtype="bfloat16")
+    h, mask = torch.randn(3, 5, 10), torch.arange(5)[None, :] < torch.tensor([[5], [2], [4]])
+    out = layer(h, mask)
+    assert out.grad_fn.name() == "FusedCapsulesBackward" and torch.bfloat16 in layer.workspace.buffers

@@ -4,14 +4,40 @@
 // a time: that sentence's prediction vectors u [L, N, D] stay in cache through every routing iteration,
 // padding is skipped, and tanh, the bias and their gradients are fused into the first and last passes.
 // Deterministic: fixed loop order, per-sentence partial sums reduced in sentence order.
+// The projection may come in bfloat16 (routing_dtype=bfloat16: the matmuls run in bf16): the kernel then
+// widens it to float in its tanh pass and writes the projection's gradient back in bfloat16.
 #include <torch/extension.h>
 #include <ATen/Parallel.h>
 
 #include <cmath>
+#include <cstdint>
+#include <cstring>
 #include <type_traits>
 #include <vector>
 
 namespace {
+
+using bf16 = c10::BFloat16;
+
+// element k of a projection buffer as the compute type (bfloat16 widened by a shift, exactly)
+template <typename T>
+inline T load(const T* p, int64_t k) { return p[k]; }
+inline float load(const bf16* p, int64_t k) {
+  const uint32_t bits = static_cast<uint32_t>(reinterpret_cast<const uint16_t*>(p)[k]) << 16;
+  float f;
+  std::memcpy(&f, &bits, sizeof f);
+  return f;
+}
+
+// store x into element k, rounding to nearest even for bfloat16 (as c10::BFloat16; gradients are finite)
+template <typename T>
+inline void store(T* p, int64_t k, T x) { p[k] = x; }
+inline void store(bf16* p, int64_t k, float x) {
+  uint32_t bits;
+  std::memcpy(&bits, &x, sizeof bits);
+  bits += 0x7FFFu + ((bits >> 16) & 1u);
+  reinterpret_cast<uint16_t*>(p)[k] = static_cast<uint16_t>(bits >> 16);
+}
 
 // tanh: float uses the odd 13/6 rational approximation of Eigen's fast tanh (vectorises; within a few ulp of
 // std::tanh, checked by the tests); double keeps std::tanh (gradient checks)
@@ -34,13 +60,14 @@ inline float tanh_approx(float x) {
   return p / q;
 }
 
-template <typename T>
-inline void tanh_bias(const T* pre, const T* bias, T* out, int64_t n) {
+// out = tanh(pre + bias); pre may be out itself (in place) or a bfloat16 projection
+template <typename In, typename T>
+inline void tanh_bias(const In* pre, const T* bias, T* out, int64_t n) {
   if constexpr (std::is_same_v<T, float>) {
 #pragma omp simd
-    for (int64_t k = 0; k < n; ++k) out[k] = tanh_approx(pre[k] + bias[k]);
+    for (int64_t k = 0; k < n; ++k) out[k] = tanh_approx(load(pre, k) + bias[k]);
   } else {
-    for (int64_t k = 0; k < n; ++k) out[k] = std::tanh(pre[k] + bias[k]);
+    for (int64_t k = 0; k < n; ++k) out[k] = std::tanh(load(pre, k) + bias[k]);
   }
 }
 
@@ -87,9 +114,16 @@ inline void tanh_backward_accumulate(T* dt, const T* u, T* db, int64_t n) {
   }
 }
 
-void check_inputs(const torch::Tensor& pre, const torch::Tensor& lengths, int64_t n_caps, int64_t iters) {
+void check_inputs(const torch::Tensor& pre, const torch::Tensor& u, const torch::Tensor& lengths, int64_t n_caps,
+                  int64_t iters) {
   TORCH_CHECK(pre.device().is_cpu() && pre.dim() == 3 && pre.is_contiguous(),
               "fused routing: expected a contiguous CPU tensor pre [B, T, N*D], got ", pre.sizes());
+  TORCH_CHECK(u.sizes() == pre.sizes() && u.is_contiguous() && u.is_floating_point() &&
+                  u.scalar_type() != torch::kBFloat16 &&
+                  (pre.scalar_type() == u.scalar_type() ||
+                   (pre.scalar_type() == torch::kBFloat16 && u.scalar_type() == torch::kFloat)),
+              "fused routing: expected u of pre's shape in pre's dtype (float for a bfloat16 pre), got ",
+              u.scalar_type(), " ", u.sizes(), " for ", pre.scalar_type(), " ", pre.sizes());
   TORCH_CHECK(n_caps > 0 && pre.size(2) % n_caps == 0, "fused routing: N*D=", pre.size(2),
               " is not a multiple of N=", n_caps);
   TORCH_CHECK(iters >= 1, "fused routing: expected iters >= 1, got ", iters);
@@ -99,133 +133,164 @@ void check_inputs(const torch::Tensor& pre, const torch::Tensor& lengths, int64_
               "fused routing: lengths must lie in [0, T]");
 }
 
+// Routing of one batch: u = tanh(pre + bias) for real rows (padding rows of u are never written or read),
+// then `iters` routing iterations; fills c [iters, B, T, N], s and vs [iters, B, N, D].
+template <typename In, typename T>
+void forward_impl(const In* P, T* U, const T* bi, const int64_t* len, T* C, T* S, T* V, int64_t B, int64_t T_,
+                  int64_t ND, int64_t N, int64_t iters, T e) {
+  const int64_t D = ND / N;
+  at::parallel_for(0, B, 1, [&](int64_t b0, int64_t b1) {
+    std::vector<T> logits;
+    for (int64_t b = b0; b < b1; ++b) {
+      const int64_t L = len[b];
+      T* ub = U + b * T_ * ND;
+      const In* pb = P + b * T_ * ND;
+      logits.assign(L * N, 0);
+      for (int64_t it = 0; it < iters; ++it) {
+        T* sb = S + (it * B + b) * ND;
+        T* cb = C + (it * B + b) * T_ * N;
+        const T* vprev = it > 0 ? V + ((it - 1) * B + b) * ND : nullptr;
+        for (int64_t t = 0; t < L; ++t) {
+          T* ut = ub + t * ND;
+          if (it == 0) tanh_bias(pb + t * ND, bi, ut, ND);  // pre -> u (in place when pre is u)
+          T* lt = logits.data() + t * N;
+          if (it > 0)
+            for (int64_t n = 0; n < N; ++n) lt[n] += dot(ut + n * D, vprev + n * D, D);  // agreement
+          T mx = lt[0];
+          for (int64_t n = 1; n < N; ++n) mx = std::max(mx, lt[n]);
+          T sum = 0;
+          T* ct = cb + t * N;
+          for (int64_t n = 0; n < N; ++n) sum += (ct[n] = std::exp(lt[n] - mx));
+          for (int64_t n = 0; n < N; ++n) ct[n] /= sum;  // coupling over output capsules
+          for (int64_t n = 0; n < N; ++n) axpy(ct[n], ut + n * D, sb + n * D, D);
+        }
+        T* vb = V + (it * B + b) * ND;
+        for (int64_t n = 0; n < N; ++n) squash(sb + n * D, vb + n * D, D, e);
+      }
+    }
+  });
+}
+
 }  // namespace
 
-// Overwrites pre with u = tanh(pre + bias) (rows past a sentence's length are left as they are and never
-// read: no second [B, T, N*D] buffer) and returns (v [B, N, D], c [iters, B, T, N], s and vs [iters, B, N, D]).
-std::vector<torch::Tensor> routing_forward(torch::Tensor pre, torch::Tensor bias, torch::Tensor lengths,
-                                           int64_t n_caps, int64_t iters, double eps) {
-  check_inputs(pre, lengths, n_caps, iters);
+// Writes u = tanh(pre + bias) into u (which may be pre itself: no second [B, T, N*D] buffer; rows past a
+// sentence's length are left as they are and never read) and returns (v [B, N, D], c [iters, B, T, N], s and
+// vs [iters, B, N, D]). pre is u's dtype, or bfloat16 for a float u.
+std::vector<torch::Tensor> routing_forward(torch::Tensor pre, torch::Tensor u, torch::Tensor bias,
+                                           torch::Tensor lengths, int64_t n_caps, int64_t iters, double eps) {
+  check_inputs(pre, u, lengths, n_caps, iters);
   lengths = lengths.contiguous();
   bias = bias.contiguous();
   const int64_t B = pre.size(0), T = pre.size(1), ND = pre.size(2), N = n_caps, D = ND / N;
-  auto u = pre;
-  auto c = torch::empty({iters, B, T, N}, pre.options());
-  auto s = torch::zeros({iters, B, N, D}, pre.options());
-  auto vs = torch::zeros({iters, B, N, D}, pre.options());
-  AT_DISPATCH_FLOATING_TYPES(pre.scalar_type(), "routing_forward", [&] {
-    const scalar_t* bi = bias.data_ptr<scalar_t>();
-    const int64_t* len = lengths.data_ptr<int64_t>();
-    scalar_t* U = u.data_ptr<scalar_t>();
-    scalar_t* C = c.data_ptr<scalar_t>();
-    scalar_t* S = s.data_ptr<scalar_t>();
-    scalar_t* V = vs.data_ptr<scalar_t>();
-    const scalar_t e = static_cast<scalar_t>(eps);
-    at::parallel_for(0, B, 1, [&](int64_t b0, int64_t b1) {
-      std::vector<scalar_t> logits;
-      for (int64_t b = b0; b < b1; ++b) {
-        const int64_t L = len[b];
-        scalar_t* ub = U + b * T * ND;
-        logits.assign(L * N, 0);
-        for (int64_t it = 0; it < iters; ++it) {
-          scalar_t* sb = S + (it * B + b) * ND;
-          scalar_t* cb = C + (it * B + b) * T * N;
-          const scalar_t* vprev = it > 0 ? V + ((it - 1) * B + b) * ND : nullptr;
-          for (int64_t t = 0; t < L; ++t) {
-            scalar_t* ut = ub + t * ND;
-            if (it == 0) tanh_bias(ut, bi, ut, ND);  // in place: pre -> u
-            scalar_t* lt = logits.data() + t * N;
-            if (it > 0)
-              for (int64_t n = 0; n < N; ++n) lt[n] += dot(ut + n * D, vprev + n * D, D);  // agreement
-            scalar_t mx = lt[0];
-            for (int64_t n = 1; n < N; ++n) mx = std::max(mx, lt[n]);
-            scalar_t sum = 0;
-            scalar_t* ct = cb + t * N;
-            for (int64_t n = 0; n < N; ++n) sum += (ct[n] = std::exp(lt[n] - mx));
-            for (int64_t n = 0; n < N; ++n) ct[n] /= sum;  // coupling over output capsules
-            for (int64_t n = 0; n < N; ++n) axpy(ct[n], ut + n * D, sb + n * D, D);
-          }
-          scalar_t* vb = V + (it * B + b) * ND;
-          for (int64_t n = 0; n < N; ++n) squash(sb + n * D, vb + n * D, D, e);
-        }
-      }
-    });
+  auto c = torch::empty({iters, B, T, N}, u.options());
+  auto s = torch::zeros({iters, B, N, D}, u.options());
+  auto vs = torch::zeros({iters, B, N, D}, u.options());
+  AT_DISPATCH_FLOATING_TYPES(u.scalar_type(), "routing_forward", [&] {
+    auto run = [&](const auto* P) {
+      forward_impl(P, u.data_ptr<scalar_t>(), bias.data_ptr<scalar_t>(), lengths.data_ptr<int64_t>(),
+                   c.data_ptr<scalar_t>(), s.data_ptr<scalar_t>(), vs.data_ptr<scalar_t>(), B, T, ND, N, iters,
+                   static_cast<scalar_t>(eps));
+    };
+    if (pre.scalar_type() == torch::kBFloat16)
+      run(pre.data_ptr<bf16>());
+    else
+      run(pre.data_ptr<scalar_t>());
   });
   return {vs[iters - 1], c, s, vs};
 }
 
-// d bias [N*D] from the output gradient gv [B, N, D] and the saved tensors; overwrites u with d pre
-// [B, T, N*D] (zero at padding), so the saved u cannot serve a second backward.
+namespace {
+
+// The backward of forward_impl for one batch: writes d pre into DP (zero at padding; DP may be U itself,
+// each row of u being read for the last time just before its gradient overwrites it) and d bias per sentence.
+template <typename T, typename Out>
+void backward_impl(const T* G, const T* U, Out* DP, const T* C, const T* S, const T* V, const int64_t* len, T* DB,
+                   int64_t B, int64_t T_, int64_t ND, int64_t N, int64_t iters, T e) {
+  const int64_t D = ND / N;
+  at::parallel_for(0, B, 1, [&](int64_t b0, int64_t b1) {
+    std::vector<T> gs(iters * ND), ga(iters * T_ * N), gvprev(ND), gc(N), row(ND);
+    for (int64_t b = b0; b < b1; ++b) {
+      const int64_t L = len[b];
+      const T* ub = U + b * T_ * ND;
+      std::fill(ga.begin(), ga.end(), T(0));  // ga[i]: d loss / d agreement_i (none for the last)
+      const int64_t last = iters - 1;
+      const T* s_last = S + (last * B + b) * ND;
+      for (int64_t n = 0; n < N; ++n)
+        squash_backward(s_last + n * D, G + b * ND + n * D, gs.data() + last * ND + n * D, D, e);
+      for (int64_t i = last; i >= 1; --i) {  // logits_i = sum_{j<i} agreement_j
+        const T* cb = C + (i * B + b) * T_ * N;
+        std::fill(gvprev.begin(), gvprev.end(), T(0));
+        for (int64_t t = 0; t < L; ++t) {
+          const T* ut = ub + t * ND;
+          const T* ct = cb + t * N;
+          T cg = 0;
+          for (int64_t n = 0; n < N; ++n) {
+            gc[n] = dot(ut + n * D, gs.data() + i * ND + n * D, D);
+            cg += ct[n] * gc[n];
+          }
+          T* ga_prev = ga.data() + ((i - 1) * T_ + t) * N;
+          const T* ga_next = ga.data() + (i * T_ + t) * N;  // zero for i = last
+          for (int64_t n = 0; n < N; ++n) {
+            ga_prev[n] = ga_next[n] + ct[n] * (gc[n] - cg);  // softmax backward, accumulated over iterations
+            axpy(ga_prev[n], ut + n * D, gvprev.data() + n * D, D);
+          }
+        }
+        const T* s_prev = S + ((i - 1) * B + b) * ND;
+        for (int64_t n = 0; n < N; ++n)
+          squash_backward(s_prev + n * D, gvprev.data() + n * D, gs.data() + (i - 1) * ND + n * D, D, e);
+      }
+      T* db = DB + b * ND;
+      Out* dpb = DP + b * T_ * ND;
+      for (int64_t k = L * ND; k < T_ * ND; ++k) store(dpb, k, T(0));  // padding gets no gradient
+      for (int64_t t = 0; t < L; ++t) {  // du = sum_i c_i gs_i + sum_{i<last} ga_i v_i; dpre = du (1 - u^2)
+        const T* ut = ub + t * ND;
+        T* dt = row.data();
+        std::fill(row.begin(), row.end(), T(0));
+        for (int64_t i = 0; i < iters; ++i) {
+          const T* ct = C + ((i * B + b) * T_ + t) * N;
+          const T* vi = V + (i * B + b) * ND;
+          const T* gai = ga.data() + (i * T_ + t) * N;
+          for (int64_t n = 0; n < N; ++n) {
+            axpy(ct[n], gs.data() + i * ND + n * D, dt + n * D, D);
+            if (i < last) axpy(gai[n], vi + n * D, dt + n * D, D);
+          }
+        }
+        tanh_backward_accumulate(dt, ut, db, ND);
+        Out* out = dpb + t * ND;  // this row of u is not read again
+#pragma omp simd
+        for (int64_t k = 0; k < ND; ++k) store(out, k, dt[k]);
+      }
+    }
+  });
+}
+
+}  // namespace
+
+// d bias [N*D] from the output gradient gv [B, N, D] and the saved tensors; writes d pre [B, T, N*D] (zero at
+// padding) into dpre: u itself (then the saved u cannot serve a second backward) or a bfloat16 buffer.
 torch::Tensor routing_backward(torch::Tensor gv, torch::Tensor u, torch::Tensor c, torch::Tensor s,
-                               torch::Tensor vs, torch::Tensor lengths, int64_t n_caps, double eps) {
+                               torch::Tensor vs, torch::Tensor lengths, int64_t n_caps, double eps,
+                               torch::Tensor dpre) {
+  TORCH_CHECK(dpre.sizes() == u.sizes() && dpre.is_contiguous() &&
+                  (dpre.scalar_type() == u.scalar_type() ||
+                   (dpre.scalar_type() == torch::kBFloat16 && u.scalar_type() == torch::kFloat)),
+              "fused routing: expected d pre of u's shape in u's dtype (or bfloat16 for a float u), got ",
+              dpre.scalar_type(), " ", dpre.sizes());
   gv = gv.contiguous();
   lengths = lengths.contiguous();
   const int64_t iters = c.size(0);
-  const int64_t B = u.size(0), T = u.size(1), ND = u.size(2), N = n_caps, D = ND / N;
-  auto dpre = u;
+  const int64_t B = u.size(0), T = u.size(1), ND = u.size(2), N = n_caps;
   auto dbias_part = torch::zeros({B, ND}, u.options());
   AT_DISPATCH_FLOATING_TYPES(u.scalar_type(), "routing_backward", [&] {
-    const scalar_t* G = gv.data_ptr<scalar_t>();
-    scalar_t* DP = dpre.data_ptr<scalar_t>();
-    const scalar_t* U = DP;  // read as u until a row is overwritten by its gradient
-    const scalar_t* C = c.data_ptr<scalar_t>();
-    const scalar_t* S = s.data_ptr<scalar_t>();
-    const scalar_t* V = vs.data_ptr<scalar_t>();
-    const int64_t* len = lengths.data_ptr<int64_t>();
-    scalar_t* DB = dbias_part.data_ptr<scalar_t>();
-    const scalar_t e = static_cast<scalar_t>(eps);
-    at::parallel_for(0, B, 1, [&](int64_t b0, int64_t b1) {
-      std::vector<scalar_t> gs(iters * ND), ga(iters * T * N), gvprev(ND), gc(N), row(ND);
-      for (int64_t b = b0; b < b1; ++b) {
-        const int64_t L = len[b];
-        const scalar_t* ub = U + b * T * ND;
-        std::fill(ga.begin(), ga.end(), scalar_t(0));  // ga[i]: d loss / d agreement_i (none for the last)
-        const int64_t last = iters - 1;
-        const scalar_t* s_last = S + (last * B + b) * ND;
-        for (int64_t n = 0; n < N; ++n)
-          squash_backward(s_last + n * D, G + b * ND + n * D, gs.data() + last * ND + n * D, D, e);
-        for (int64_t i = last; i >= 1; --i) {  // logits_i = sum_{j<i} agreement_j
-          const scalar_t* cb = C + (i * B + b) * T * N;
-          std::fill(gvprev.begin(), gvprev.end(), scalar_t(0));
-          for (int64_t t = 0; t < L; ++t) {
-            const scalar_t* ut = ub + t * ND;
-            const scalar_t* ct = cb + t * N;
-            scalar_t cg = 0;
-            for (int64_t n = 0; n < N; ++n) {
-              gc[n] = dot(ut + n * D, gs.data() + i * ND + n * D, D);
-              cg += ct[n] * gc[n];
-            }
-            scalar_t* ga_prev = ga.data() + ((i - 1) * T + t) * N;
-            const scalar_t* ga_next = ga.data() + (i * T + t) * N;  // zero for i = last
-            for (int64_t n = 0; n < N; ++n) {
-              ga_prev[n] = ga_next[n] + ct[n] * (gc[n] - cg);  // softmax backward, accumulated over iterations
-              axpy(ga_prev[n], ut + n * D, gvprev.data() + n * D, D);
-            }
-          }
-          const scalar_t* s_prev = S + ((i - 1) * B + b) * ND;
-          for (int64_t n = 0; n < N; ++n)
-            squash_backward(s_prev + n * D, gvprev.data() + n * D, gs.data() + (i - 1) * ND + n * D, D, e);
-        }
-        scalar_t* db = DB + b * ND;
-        std::fill(DP + (b * T + L) * ND, DP + (b + 1) * T * ND, scalar_t(0));  // padding gets no gradient
-        for (int64_t t = 0; t < L; ++t) {  // du = sum_i c_i gs_i + sum_{i<last} ga_i v_i; dpre = du (1 - u^2)
-          const scalar_t* ut = ub + t * ND;
-          scalar_t* dt = row.data();
-          std::fill(row.begin(), row.end(), scalar_t(0));
-          for (int64_t i = 0; i < iters; ++i) {
-            const scalar_t* ct = C + ((i * B + b) * T + t) * N;
-            const scalar_t* vi = V + (i * B + b) * ND;
-            const scalar_t* gai = ga.data() + (i * T + t) * N;
-            for (int64_t n = 0; n < N; ++n) {
-              axpy(ct[n], gs.data() + i * ND + n * D, dt + n * D, D);
-              if (i < last) axpy(gai[n], vi + n * D, dt + n * D, D);
-            }
-          }
-          tanh_backward_accumulate(dt, ut, db, ND);
-          std::copy(row.begin(), row.end(), DP + (b * T + t) * ND);  // this row of u is not read again
-        }
-      }
-    });
+    auto run = [&](auto* DP) {
+      backward_impl(gv.data_ptr<scalar_t>(), u.data_ptr<scalar_t>(), DP, c.data_ptr<scalar_t>(),
+                    s.data_ptr<scalar_t>(), vs.data_ptr<scalar_t>(), lengths.data_ptr<int64_t>(),
+                    dbias_part.data_ptr<scalar_t>(), B, T, ND, N, iters, static_cast<scalar_t>(eps));
+    };
+    if (dpre.scalar_type() == torch::kBFloat16)
+      run(dpre.data_ptr<bf16>());
+    else
+      run(dpre.data_ptr<scalar_t>());
   });
   return dbias_part.sum(0);
 }

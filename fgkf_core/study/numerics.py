@@ -1,9 +1,10 @@
 """The bfloat16 capsule check: a run whose capsule layer runs in bfloat16 (`routing_dtype`) against its
 float32 twin (same task, method, seed and every other setting), read against the spread between float32 seeds.
 
-The bfloat16 capsule layer is 1.5x faster on this CPU; `full` adopts it only where this check reads
-"within seed noise" for dev and test. A single seed cannot separate a numeric effect from the chaos of
-training, so the twin difference is compared with what two float32 seeds differ by.
+bfloat16 capsule matmuls (AMX/AVX512-BF16 on CPU) make the FGKF steps faster (`bench`'s bf16 columns); `full`
+adopts them only where this check reads "within seed noise" for dev and test. A single seed cannot separate a
+numeric effect from the chaos of training, so the twin difference is compared with what two float32 seeds
+differ by.
 """
 from __future__ import annotations
 
