@@ -47,6 +47,7 @@ def bench_task(task: str, device: torch.device, batches: int = 10, bf16: bool = 
     """Throughputs for one task on its target training sentences (real lengths, length-bucketed); `bf16` adds
     the FGKF steps with bfloat16 capsule matmuls (`BF16_COLUMNS`)."""
     cfg, _ = resolve(task, "full", source_limit=2000, eval_limit=512)
+    torch.set_flush_denormal(getattr(cfg, "flush_denormal", False))  # as a full run (older commits: no switch)
     data = load_task(task).limited(cfg.source_limit, cfg.target_limit, cfg.eval_limit)
     prep = prepare(data, cfg)
     ctx = BuildContext(len(prep.encoder.vocab), len(prep.encoder.tags), data.task.features, data.task.max_len)

@@ -16,7 +16,8 @@ _CODE: dict[str, Any] = {}
 
 
 def code_version() -> dict[str, Any]:
-    """Git commit, uncommitted-changes flag and a hash of the package's source files (exact code identity).
+    """Git commit, uncommitted-changes flag and a hash of the package's source files, Python and C++ (exact
+    code identity).
 
     Read once per process, so a record names the code its process loaded even if the files change later.
     """
@@ -30,7 +31,8 @@ def _read_code_version() -> dict[str, Any]:
         return subprocess.run(["git", *args], cwd=PACKAGE_ROOT, capture_output=True, text=True, timeout=10).stdout.strip()
 
     digest = hashlib.sha256()
-    for path in sorted(PACKAGE_ROOT.rglob("*.py")):
+    sources = [*PACKAGE_ROOT.rglob("*.py"), *PACKAGE_ROOT.glob("csrc/*.cpp")]  # the C++ kernel shapes numbers too
+    for path in sorted(sources):
         digest.update(path.relative_to(PACKAGE_ROOT).as_posix().encode() + b"\0" + path.read_bytes())
     out: dict[str, Any] = {"package_sha256": digest.hexdigest()[:16]}
     try:

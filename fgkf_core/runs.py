@@ -27,6 +27,7 @@ import torch
 
 from .config import KEY_NEUTRAL, Config, resolve
 from .data import EncodedSet, atomic_write_text
+from .denormals import flush_denormals
 from .hooks import CheckpointHook, Hook, LogHook, ProgressHook, TimeBudgetHook, remove_checkpoint
 from .identity import PACKAGE_ROOT, code_version, device_name, library_versions
 from .methods import BuildContext, get_method
@@ -220,12 +221,13 @@ def _train(
         trainer.hooks.append(ProgressHook(SCHEDULES[method_obj.schedule].planned_steps(trainer), method))
     elif log is not None:
         trainer.hooks.append(log)
-    fit = trainer.fit()
-    tagger = method_obj.evaluated(system)
-    test, test_pred = prep.score(tagger, "target_test", cfg.batch_size, dev)
+    with flush_denormals(cfg.flush_denormal):  # training and every evaluation, in every segment of the run
+        fit = trainer.fit()
+        tagger = method_obj.evaluated(system)
+        test, test_pred = prep.score(tagger, "target_test", cfg.batch_size, dev)
+        side = _write_side_files(loc.record, prep, test_pred, method_obj, system, dev, cfg.batch_size)
     gold = [list(x.tags) for x in prep.target_test.sentences]
     test_paper = score_paper(task_obj.metric, gold, test_pred, task_obj.max_len)  # the authors' scoring (§7)
-    side = _write_side_files(loc.record, prep, test_pred, method_obj, system, dev, cfg.batch_size)
     record = {
         "schema": SCHEMA, "task": task_obj.name, "method": method, "seed": seed, "profile": profile,
         "formulation": formulation, "reduced_profile": profile != "full", "run_key": loc.key,

@@ -448,3 +448,16 @@ def test_bfloat16_routing_is_close_to_float32_and_returns_float32():
     assert ((va - vb).norm() / va.norm()).item() < 0.02
     with pytest.raises(ValueError, match="expected 'float32' or 'bfloat16'"):
         CapsuleRouting(12, 5, 8, 3, dtype="fp16")
+
+
+def test_flush_denormals_sets_and_restores_the_thread_mode():
+    from fgkf_core.denormals import flush_denormals, flushing
+
+    tiny = torch.tensor([1e-39])  # a float32 denormal
+    assert not flushing() and (tiny * 2).item() > 0  # torch's default keeps denormals
+    with flush_denormals(True):
+        assert flushing() and (tiny * 2).item() == 0.0  # read as zero
+        with flush_denormals(False):
+            assert not flushing()
+        assert flushing()
+    assert not flushing()

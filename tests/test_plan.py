@@ -29,11 +29,12 @@ def test_committed_full_plan_expands_in_tier_order():
     assert sorted((s.task, s.method, s.seed) for s in first if not s.overrides) == sorted(
         (t, m, seed) for t in ("cws_zx", "cws_weibo") for m in ("target_only", "basic_kd", "fgkf") for seed in (1, 2, 3)
     )  # Table 3's CWS core, each run once
-    twin = next(i for i, s in enumerate(first) if s.overrides)
-    assert first[twin].overrides == {"routing_dtype": "bfloat16"} and (first[twin].task, first[twin].seed) == ("cws_zx", 1)
-    # the bf16 twin follows the float32 cws_zx seed-1 runs, and the float32 FGKF seeds its noise rule needs follow it
-    assert {(s.task, s.method) for s in first[:twin]} == {("cws_zx", m) for m in ("target_only", "basic_kd", "fgkf")}
-    assert [(s.task, s.method, s.seed) for s in first[twin + 1 : twin + 3]] == [("cws_zx", "fgkf", 2), ("cws_zx", "fgkf", 3)]
+    # FGKF seed 1 and its bf16 twin first, then cws_zx's seed-1 baselines and the float32 FGKF seeds that give
+    # the twin's noise band
+    assert [(s.task, s.method, s.seed, s.overrides) for s in first[:2]] == [
+        ("cws_zx", "fgkf", 1, {}), ("cws_zx", "fgkf", 1, {"routing_dtype": "bfloat16"})]
+    assert [(s.method, s.seed) for s in first[2:6]] == [("target_only", 1), ("basic_kd", 1), ("fgkf", 2), ("fgkf", 3)]
+    assert sum(bool(s.overrides) for s in first) == 1
 
 
 def test_plan_errors_name_file_and_group(tmp_path):

@@ -196,3 +196,16 @@ def test_custom_task_run(tmp_path):
     assert "relevance" not in rec["files"]  # target_only has no relevance outputs
     paths = list((tmp_path / "res" / "runs").rglob("*.json"))
     assert len(paths) == 1 and ":" not in str(paths[0].relative_to(tmp_path)) and ">" not in paths[0].parent.parent.name
+
+
+def test_flush_denormal_holds_through_training_and_is_restored(results, monkeypatch):
+    from fgkf_core.denormals import flushing
+
+    seen, fit = [], Trainer.fit
+    monkeypatch.setattr(Trainer, "fit", lambda self: (seen.append(flushing()), fit(self))[1])
+    rec = fgkf_core.run(task="ner_en", method="target_only", seed=1, profile="smoke", results_dir=results,
+                        progress=False, flush_denormal=True)
+    assert seen == [True] and rec["config"]["flush_denormal"] is True and not flushing()
+    plain = runs_mod.locate("ner_en", "target_only", 1, "smoke", results_dir=results)
+    assert rec["run_key"] != plain.key  # a record says which numerics made it
+    assert resolve("cws_zx", "full")[0].flush_denormal and not resolve("cws_zx", "quick")[0].flush_denormal
