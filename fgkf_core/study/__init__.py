@@ -34,8 +34,8 @@ from .params import (
     SETTINGS, as_list, banner, default_fractions, default_pool, default_seeds, default_tasks, run_seeds, seeds_text,
 )
 from .ner_gap import entity_forms, ner_gap_frame, ner_gap_summary, ner_gap_table, scoring_shift, seen_unseen
-from .numerics import RULE as DTYPE_RULE
-from .numerics import DtypeCheck, dtype_checks, dtype_table
+from .numerics import BF16, FLUSH, NumericsCheck, Switch, numerics_checks, numerics_table
+from .numerics import RULE as NUMERICS_RULE
 from .plan_progress import plan_progress
 from .patience import longest_wait, patience_conclusion, patience_rows, patience_summary
 from .provenance import data_files, data_sizes, glue_provenance, provenance
@@ -73,7 +73,7 @@ __all__ = [
     "SETTINGS", "as_list", "banner", "default_fractions", "default_pool", "default_seeds", "default_tasks",
     "run_seeds", "seeds_text",
     "entity_forms", "ner_gap_frame", "ner_gap_summary", "ner_gap_table", "scoring_shift", "seen_unseen",
-    "DTYPE_RULE", "DtypeCheck", "dtype_checks", "dtype_table",
+    "BF16", "FLUSH", "NUMERICS_RULE", "NumericsCheck", "Switch", "numerics_checks", "numerics_table",
     "plan_progress",
     "longest_wait", "patience_conclusion", "patience_rows", "patience_summary",
     "data_files", "data_sizes", "glue_provenance", "provenance",

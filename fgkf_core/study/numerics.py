@@ -1,68 +1,85 @@
-"""The bfloat16 capsule check: a run whose capsule layer runs in bfloat16 (`routing_dtype`) against its
-float32 twin (same task, method, seed and every other setting), read against the spread between float32 seeds.
+"""Numerics checks: a run with one numerics setting switched (a `Switch`) against its twin (same task, method,
+seed and every other setting), read against the spread between seeds of the reference setting.
 
-bfloat16 capsule matmuls (AMX/AVX512-BF16 on CPU) make the FGKF steps faster (`bench`'s bf16 columns); `full`
-adopts them only where this check reads "within seed noise" for dev and test. A single seed cannot separate a
-numeric effect from the chaos of training, so the twin difference is compared with what two float32 seeds
-differ by.
+bfloat16 capsule matmuls (`BF16`; AMX/AVX512-BF16 on CPU) make the FGKF steps faster (`bench`'s bf16 columns);
+`full` adopts them only where this check reads "within seed noise" for dev and test. `FLUSH` reads how far
+flushing denormals (on in `full`) moved the full runs made before it. A single seed cannot separate a numeric
+effect from the chaos of training, so the twin difference is compared with what two reference seeds differ by.
 """
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
 from statistics import NormalDist, stdev
-from typing import Iterable
+from typing import Any, Iterable
 
 import pandas as pd
 
 from ..config import KEY_NEUTRAL
 
-#: float32 seeds needed before the noise band is trusted (the study's n >= 3 rule)
+#: reference seeds needed before the noise band is trusted (the study's n >= 3 rule)
 MIN_SEEDS = 3
-RULE = ("within seed noise when |bf16 − fp32| of the same seed is at most 1.96 · √2 · σ for dev and for test, "
-        f"σ the standard deviation of the float32 runs over at least {MIN_SEEDS} seeds (the 95% band of the "
-        "difference between two float32 seeds)")
-COLUMNS = ["task", "method", "seed", "dev fp32 → bf16", "Δ dev", "dev band", "test fp32 → bf16", "Δ test",
-           "test band", "fp32 seeds", "wall fp32 / bf16 (as run)", "verdict"]
+RULE = ("within seed noise when |switched − reference| of the same seed is at most 1.96 · √2 · σ for dev and for "
+        f"test, σ the standard deviation of the reference runs over at least {MIN_SEEDS} seeds (the 95% band of the "
+        "difference between two reference seeds)")
 
 
 @dataclass(frozen=True)
-class DtypeCheck:
-    """One bfloat16 run, its float32 twin and the float32 seed spread."""
+class Switch:
+    """A numerics setting read by paired runs: `candidate` records against `reference` twins of the same seed."""
+
+    key: str  # the Config field
+    reference: Any  # the full profile's value: its seeds give the noise band
+    candidate: Any
+    names: tuple[str, str]  # short names of the reference and candidate sides, for column labels
+    inside: str  # verdict when both differences are within the band
+    outside: str
+
+
+#: bfloat16 capsule matmuls, adopted by `full` only if within seed noise
+BF16 = Switch("routing_dtype", "float32", "bfloat16", ("fp32", "bf16"), "within seed noise: adopt bfloat16",
+              "outside seed noise: keep float32")
+#: denormals kept (the full records made before `full` flushed them) against flushed: how far flushing moved them
+FLUSH = Switch("flush_denormal", True, False, ("flushed", "kept"), "within seed noise", "outside seed noise")
+
+
+@dataclass(frozen=True)
+class NumericsCheck:
+    """One candidate run, its reference twin and the spread between reference seeds."""
 
     task: str
     method: str
     seed: int
-    dev: tuple[float, float]  # (float32, bfloat16) best dev score
-    test: tuple[float, float]  # (float32, bfloat16) test score
-    wall: tuple[float, float]  # (float32, bfloat16) wall seconds
-    fp32_seeds: int
+    dev: tuple[float, float]  # (reference, candidate) best dev score
+    test: tuple[float, float]  # (reference, candidate) test score
+    wall: tuple[float, float]  # (reference, candidate) wall seconds
+    reference_seeds: int
     band_dev: float  # 1.96 * sqrt(2) * sigma_dev (NaN below MIN_SEEDS seeds)
     band_test: float
     verdict: str
 
 
-def _dtype(rec: dict) -> str:
-    return rec["config"].get("routing_dtype", KEY_NEUTRAL["routing_dtype"])  # records from before the switch
+def _value(rec: dict, key: str) -> Any:
+    return {**KEY_NEUTRAL, **rec["config"]}.get(key)  # a key added after the record counts at its neutral value
 
 
-def _twin_key(rec: dict) -> str:
-    """Everything twins share: task, method, formulation, profile and the configuration but its routing dtype."""
-    cfg = sorted((k, repr(v)) for k, v in rec["config"].items() if k != "routing_dtype")
+def _twin_key(rec: dict, key: str) -> str:
+    """Everything twins share: task, method, formulation, profile and the configuration but the switch's key."""
+    cfg = sorted((k, repr(v)) for k, v in {**KEY_NEUTRAL, **rec["config"]}.items() if k != key)
     return repr((rec["task"], rec["method"], rec.get("formulation", "paper"), rec["profile"], cfg))
 
 
-def dtype_checks(records: Iterable[dict]) -> list[DtypeCheck]:
-    """A `DtypeCheck` for every bfloat16 record among `records` that has a float32 twin of the same seed."""
+def numerics_checks(records: Iterable[dict], switch: Switch = BF16) -> list[NumericsCheck]:
+    """A `NumericsCheck` for every candidate record among `records` that has a reference twin of the same seed."""
     records = list(records)
-    fp32: dict[str, dict[int, dict]] = {}
+    refs: dict[str, dict[int, dict]] = {}
     for rec in records:
-        if _dtype(rec) == "float32":
-            fp32.setdefault(_twin_key(rec), {})[rec["seed"]] = rec
+        if _value(rec, switch.key) == switch.reference:
+            refs.setdefault(_twin_key(rec, switch.key), {})[rec["seed"]] = rec
     z = NormalDist().inv_cdf(0.975) * math.sqrt(2)
     out = []
     for rec in records:
-        twins = fp32.get(_twin_key(rec), {}) if _dtype(rec) == "bfloat16" else {}
+        twins = refs.get(_twin_key(rec, switch.key), {}) if _value(rec, switch.key) == switch.candidate else {}
         twin = twins.get(rec["seed"])
         if twin is None:
             continue
@@ -72,26 +89,30 @@ def dtype_checks(records: Iterable[dict]) -> list[DtypeCheck]:
             band_dev = z * stdev(r["best_dev"] for r in twins.values())
             band_test = z * stdev(r["test"]["score"] for r in twins.values())
             inside = abs(dev[1] - dev[0]) <= band_dev and abs(test[1] - test[0]) <= band_test
-            verdict = "within seed noise: adopt bfloat16" if inside else "outside seed noise: keep float32"
+            verdict = switch.inside if inside else switch.outside
         else:
             band_dev = band_test = math.nan
-            verdict = f"waiting for float32 seeds ({n} of {MIN_SEEDS})"
+            verdict = f"waiting for {switch.names[0]} seeds ({n} of {MIN_SEEDS})"
         wall = (float(twin.get("wall_seconds") or math.nan), float(rec.get("wall_seconds") or math.nan))
-        out.append(DtypeCheck(rec["task"], rec["method"], rec["seed"], dev, test, wall, n, band_dev, band_test,
-                              verdict))
+        out.append(NumericsCheck(rec["task"], rec["method"], rec["seed"], dev, test, wall, n, band_dev, band_test,
+                                 verdict))
     return out
 
 
-def dtype_table(checks: list[DtypeCheck]) -> pd.DataFrame:
+def numerics_table(checks: list[NumericsCheck], switch: Switch = BF16) -> pd.DataFrame:
     """One row per check: both twins' scores, the differences beside their noise bands, the speed-up, verdict."""
+    a, b = switch.names
+
     def band(x: float) -> str:
         return "—" if math.isnan(x) else f"±{x:.2f}"
 
     rows = [{"task": c.task, "method": c.method, "seed": c.seed,
-             "dev fp32 → bf16": f"{c.dev[0]:.2f} → {c.dev[1]:.2f}", "Δ dev": f"{c.dev[1] - c.dev[0]:+.2f}",
-             "dev band": band(c.band_dev), "test fp32 → bf16": f"{c.test[0]:.2f} → {c.test[1]:.2f}",
-             "Δ test": f"{c.test[1] - c.test[0]:+.2f}", "test band": band(c.band_test), "fp32 seeds": c.fp32_seeds,
-             "wall fp32 / bf16 (as run)": "—" if math.isnan(c.wall[0] / c.wall[1]) else f"{c.wall[0] / c.wall[1]:.2f}x",
+             f"dev {a} → {b}": f"{c.dev[0]:.2f} → {c.dev[1]:.2f}", "Δ dev": f"{c.dev[1] - c.dev[0]:+.2f}",
+             "dev band": band(c.band_dev), f"test {a} → {b}": f"{c.test[0]:.2f} → {c.test[1]:.2f}",
+             "Δ test": f"{c.test[1] - c.test[0]:+.2f}", "test band": band(c.band_test), f"{a} seeds": c.reference_seeds,
+             f"wall {a} / {b} (as run)": "—" if math.isnan(c.wall[0] / c.wall[1]) else f"{c.wall[0] / c.wall[1]:.2f}x",
              "verdict": c.verdict}
             for c in checks]
-    return pd.DataFrame(rows, columns=COLUMNS)
+    columns = ["task", "method", "seed", f"dev {a} → {b}", "Δ dev", "dev band", f"test {a} → {b}", "Δ test",
+               "test band", f"{a} seeds", f"wall {a} / {b} (as run)", "verdict"]
+    return pd.DataFrame(rows, columns=columns)
