@@ -48,12 +48,13 @@ def _stable(rec: dict) -> dict:
 # ----------------------------------------------------------------------------- exact resume
 
 
-@pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGINT])
-def test_killed_run_resumes_bitwise(tmp_path, data_dir, sig):
+@pytest.mark.parametrize("sig, flush", [(signal.SIGKILL, True), (signal.SIGINT, False)])
+def test_killed_run_resumes_bitwise(tmp_path, data_dir, sig, flush):
     """Kill a run mid-way (its checkpoint summary says episode 2 is saved), run it again: the record equals an
-    uninterrupted run's. The summary is a state, so a poller starved by a busy machine cannot miss it."""
+    uninterrupted run's (also with denormals flushed, as `full` runs). The summary is a state, so a poller
+    starved by a busy machine cannot miss it."""
     args = ["run", "--task", "pos_en", "--method", "fgkf", "--profile", "smoke", "--quiet",
-            "--set", "max_source_epochs=2", "eval_every=2"]
+            "--set", "max_source_epochs=2", "eval_every=2", f"flush_denormal={str(flush).lower()}"]
     ref = _cli(*args, "--results-dir", str(tmp_path / "ref"), data_dir=data_dir)
     assert ref.wait(timeout=300) == 0, ref.stderr.read()
     killed = _cli(*args, "--results-dir", str(tmp_path / "k"), data_dir=data_dir)
