@@ -85,6 +85,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--batches", type=int, default=10, help="timed batches per measurement")
     p.add_argument("--baseline", default=None, metavar="REV", help="also bench a git checkout of REV, side by side")
     p.add_argument("--threads", type=int, default=1, help="torch threads (default 1, as every training process)")
+    p.add_argument("--trained", nargs=2, metavar=("TASK", "METHOD"), default=None,
+                   help="instead: steps of this run's checkpoint (a trained model), denormals kept vs flushed")
+    p.add_argument("--seed", type=int, default=1, help="with --trained: the run's seed")
+    p.add_argument("--profile", default="full", help="with --trained: the run's profile")
+    p.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE", help="with --trained: the run's overrides")
 
     p = sub.add_parser("data", help="data utilities")
     p.add_argument("action", choices=["check"], help="check: validate a data root against the registry")
@@ -127,6 +132,11 @@ def _dispatch(args: argparse.Namespace) -> int:
 
         check_threads(args.threads)
         torch.set_num_threads(args.threads)
+        if args.trained:
+            from .bench import bench_trained
+
+            bench_trained(*args.trained, seed=args.seed, profile=args.profile, **_overrides(args.set))
+            return 0
         bench(args.tasks, args.device, args.batches, args.baseline)
         return 0
     from .runs import RunSpec, iter_sweep, run
