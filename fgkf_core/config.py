@@ -181,7 +181,7 @@ PROFILES: dict[str, dict[str, Any]] = {
         "warm_up_epochs": 0.5, "max_source_epochs": 4.0, "teach_step": 10, "eval_every": 15, "patience": 400,
         "max_target_epochs": 60, "pretrain_epochs": 1.0, "compile_routing": False,
     },
-    # the paper's settings; denormals flushed (`fgkf_core.denormals`: 3x faster steps once a model has trained)
+    # the paper's settings; denormals flushed (`fgkf_core.denormals`: up to 3x faster steps on trained models)
     "full": {"flush_denormal": True},
 }
 
