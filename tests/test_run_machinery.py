@@ -258,3 +258,18 @@ def test_checkpoints_can_live_outside_the_results_folder(tmp_path, monkeypatch):
     loc = runs_mod.locate(custom_task(src, tgt, "tags"), "target_only", 1, "smoke", results_dir=tmp_path / "res")
     assert loc.checkpoint.is_relative_to(tmp_path / "elsewhere") and loc.lock.parent == loc.checkpoint.parent
     assert loc.record.is_relative_to(tmp_path / "res")
+
+
+def test_code_identity_covers_the_cpp_kernel(tmp_path, monkeypatch):
+    """A change to the C++ routing kernel alone changes the package hash a record names."""
+    import shutil
+
+    from fgkf_core import identity
+
+    pkg = tmp_path / "fgkf_core"
+    shutil.copytree(identity.PACKAGE_ROOT, pkg, ignore=shutil.ignore_patterns("__pycache__"))
+    monkeypatch.setattr(identity, "PACKAGE_ROOT", pkg)
+    before = identity._read_code_version()["package_sha256"]
+    kernel = pkg / "csrc" / "routing.cpp"
+    kernel.write_text(kernel.read_text() + "\n// edited\n")
+    assert identity._read_code_version()["package_sha256"] != before
