@@ -133,7 +133,7 @@ def _dispatch(args: argparse.Namespace) -> int:
         check_threads(args.threads)
         torch.set_num_threads(args.threads)
         if args.trained:
-            from .bench import bench_trained
+            from .bench_trained import bench_trained
 
             bench_trained(*args.trained, seed=args.seed, profile=args.profile, **_overrides(args.set))
             return 0

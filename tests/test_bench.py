@@ -6,7 +6,7 @@ import hashlib
 import pytest
 
 import fgkf_core
-from fgkf_core.bench import bench_trained
+from fgkf_core.bench_trained import bench_trained
 from fgkf_core.hooks import RunPaused
 from fgkf_core.runs import locate
 
