@@ -8,6 +8,7 @@
 #   make test                    # the test suite, notebooks validated in the smoke profile
 #   make notebook-refs           # refresh the outputs that notebook validation compares
 #   make study-full              # the full-profile queue (study/full.yaml) in the background, log in logs/full.log
+#   make study-full HOURS=2.5    # a sitting that ends (a 3-hour session): only runs that finish in time, paused at the end
 #   make study-status            # what the queue has recorded, started (how far) and left
 
 PROFILE ?= quick
@@ -34,9 +35,10 @@ study:
 # 2 workers x 1 thread, niced so interactive work keeps the cores; resumable; a second start exits at once.
 # Checkpoints go outside the work tree, so the queue resumes on this machine after a fresh checkout.
 FGKF_CHECKPOINTS ?= $(HOME)/.cache/fgkf/checkpoints
+HOURS ?=
 study-full:
 	@mkdir -p logs
-	FGKF_CHECKPOINTS=$(FGKF_CHECKPOINTS) nohup nice -n 19 $(PYTHON) -m fgkf_core sweep --plan study/full.yaml --workers 2 --threads 1 --quiet >> logs/full.log 2>&1 &
+	FGKF_CHECKPOINTS=$(FGKF_CHECKPOINTS) nohup nice -n 19 $(PYTHON) -m fgkf_core sweep --plan study/full.yaml --workers 2 --threads 1 $(if $(HOURS),--hours $(HOURS)) --quiet >> logs/full.log 2>&1 &
 	@echo "full-profile queue started; progress: tail -f logs/full.log (or make study-status)"
 
 study-status:

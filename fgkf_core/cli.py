@@ -72,6 +72,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--tiers", nargs="+", type=int, default=None, help="with --plan: only these tiers (1-based)")
     p.add_argument("--status", action="store_true",
                    help="with --plan: show what is recorded, started (how far) and waiting, train nothing")
+    p.add_argument("--hours", type=float, default=None,
+                   help="with --plan: end by then; start only runs measured to finish in time (then unmeasured "
+                        "ones), pause every run at a checkpoint at the deadline")
     p.add_argument("--tasks", nargs="+")
     p.add_argument("--methods", nargs="+")
     p.add_argument("--seeds", nargs="+", type=int, default=[1])
@@ -159,6 +162,8 @@ def _dispatch(args: argparse.Namespace) -> int:
         return 0
     if args.status and not args.plan:
         raise ValueError("--status needs --plan FILE")
+    if args.hours is not None and not args.plan:
+        raise ValueError("--hours needs --plan FILE")
     if args.plan and args.status:
         from .plan import plan_status
 
@@ -170,7 +175,7 @@ def _dispatch(args: argparse.Namespace) -> int:
         def log(line: str) -> None:
             print(f"{time.strftime('%Y-%m-%d %H:%M:%S')} {line}", flush=True)
 
-        run_plan(args.plan, args.workers, args.threads, args.tiers, log,
+        run_plan(args.plan, args.workers, args.threads, args.tiers, log, hours=args.hours,
                  data_dir=args.data_dir, results_dir=args.results_dir, device=args.device)
         return 0
     if not (args.tasks and args.methods):

@@ -19,7 +19,8 @@ from typing import Any, Callable
 
 import yaml
 
-from .hooks import summary_path
+from .config import PROFILES, Config
+from .hooks import RunPaused, summary_path
 from .runs import RunSpec, _run_spec, checkpoint_root, default_results_dir, die_with_parent, locate, read_record, LOG_EVERY
 from .validate import check_threads
 
@@ -80,46 +81,92 @@ def _fmt_hours(seconds: float) -> str:
     return f"{seconds / 3600:.1f} h" if seconds >= 3600 else f"{seconds / 60:.0f} min"
 
 
-def measured_walls(results: Path, profile: str) -> dict[tuple[str, str], list[float]]:
-    """Wall seconds of every recorded run of `profile`, by (task, method)."""
-    walls: dict[tuple[str, str], list[float]] = {}
+WallKey = tuple[str, str, str]  # (task, method, overrides as sorted JSON)
+
+
+def _overrides_key(overrides: dict[str, Any]) -> str:
+    return json.dumps(overrides, sort_keys=True, default=str)
+
+
+def measured_walls(results: Path, profile: str) -> dict[WallKey, list[float]]:
+    """Wall seconds of the recorded runs of `profile`, by (task, method, overrides).
+
+    Records trained with other numerics than the profile now sets (`flush_denormal`: the full records of
+    before the flush ran up to 3x slower) are left out, so they do not inflate the ETA.
+    """
+    flush = {**PROFILES.get(profile, {})}.get("flush_denormal", Config.flush_denormal)
+    walls: dict[WallKey, list[float]] = {}
     for path in sorted((results / "runs").glob(f"*/*/{profile}-*.json")):
         try:
             rec = read_record(path)
         except ValueError:
             continue  # a damaged record is reported when its run is reached, not here
-        walls.setdefault((rec["task"], rec["method"]), []).append(float(rec["wall_seconds"]))
+        overrides = (rec.get("config_layers") or {}).get("overrides") or {}
+        if (rec.get("config") or {}).get("flush_denormal", False) != overrides.get("flush_denormal", flush):
+            continue
+        key = (rec["task"], rec["method"], _overrides_key(overrides))
+        walls.setdefault(key, []).append(float(rec["wall_seconds"]))
     return walls
 
 
-def estimate(specs: list[RunSpec], walls: dict[tuple[str, str], list[float]], workers: int) -> tuple[float, int]:
-    """Expected seconds of queue time for `specs` from measured walls (same task and method, else same method,
-    else all runs); returns (seconds, how many specs had no measurement of their own task and method)."""
+def expected_seconds(spec: RunSpec, walls: dict[WallKey, list[float]]) -> tuple[float, bool]:
+    """Expected wall seconds of one run from measured walls: same task, method and overrides, else same task
+    and method, else same method, else all runs; also whether its own task and method were measured."""
     def mean(xs: list[float]) -> float:
-        return sum(xs) / len(xs)
+        return sum(xs) / len(xs) if xs else 0.0
 
-    everything = [w for ws in walls.values() for w in ws]
+    own = walls.get((spec.task, spec.method, _overrides_key(spec.overrides)))
+    if own:
+        return mean(own), True
+    same_pair = [w for (t, m, _), ws in walls.items() if (t, m) == (spec.task, spec.method) for w in ws]
+    if same_pair:
+        return mean(same_pair), True
+    same_method = [w for (_, m, _), ws in walls.items() if m == spec.method for w in ws]
+    return mean(same_method or [w for ws in walls.values() for w in ws]), False
+
+
+def estimate(specs: list[RunSpec], walls: dict[WallKey, list[float]], workers: int) -> tuple[float, int]:
+    """Expected seconds of queue time for `specs` (see `expected_seconds`) on `workers` workers; also how many
+    specs had no measurement of their own task and method."""
     total, guessed = 0.0, 0
     for spec in specs:
-        own = walls.get((spec.task, spec.method))
-        if own:
-            total += mean(own)
-            continue
-        guessed += 1
-        same_method = [w for (_, m), ws in walls.items() if m == spec.method for w in ws]
-        total += mean(same_method or everything) if (same_method or everything) else 0.0
+        seconds, measured = expected_seconds(spec, walls)
+        total += seconds
+        guessed += not measured
     return total / max(1, workers), guessed
+
+
+def pick_next(queue: list[tuple[str, RunSpec]], walls: dict[WallKey, list[float]], seconds_left: float | None) -> int | None:
+    """Index of the queued run to start next: the first one without a deadline; with `seconds_left`, the first
+    one measured to finish in time, else the first not yet measured (it may pause at the deadline), else None."""
+    if seconds_left is None:
+        return 0 if queue else None
+    unmeasured = None
+    for i, (_, spec) in enumerate(queue):
+        seconds, measured = expected_seconds(spec, walls)
+        if measured and seconds <= seconds_left:
+            return i
+        if not measured and unmeasured is None:
+            unmeasured = i
+    return unmeasured
 
 
 def run_plan(
     path: str | Path, workers: int = 2, threads: int = 1, tiers: list[int] | None = None,
-    log: Callable[[str], None] = print, **common: Any,
+    log: Callable[[str], None] = print, hours: float | None = None, **common: Any,
 ) -> int:
-    """Run the plan's missing runs (optionally only some tiers, 1-based); returns how many were trained."""
+    """Run the plan's missing runs (optionally only some tiers, 1-based); returns how many were trained.
+
+    `hours`: a deadline for this sitting (a session that ends, a machine lent for a while). Only runs measured
+    to finish before it are started, in plan order, then runs not yet measured; every run checkpoints and
+    pauses at the deadline (never a record cut short), so the queue ends on time and resumes later.
+    """
     check_threads(threads)
     cores = os.cpu_count() or 1
     if workers * threads > cores:
         raise ValueError(f"{workers} workers x {threads} threads exceed the {cores} CPU cores of this machine")
+    if hours is not None and not hours > 0:
+        raise ValueError(f"hours: expected a positive number of hours, got {hours}")
     plan = load_plan(path)
     results = Path(common.get("results_dir") or default_results_dir())
     lock = checkpoint_root(results) / "queue.lock"
@@ -130,11 +177,12 @@ def run_plan(
         except BlockingIOError:
             log(f"another queue holds {lock}; exiting")
             return 0
-        return _run_locked(plan, workers, threads, tiers, log, dict(common, results_dir=results))
+        deadline = None if hours is None else time.time() + hours * 3600
+        return _run_locked(plan, workers, threads, tiers, log, dict(common, results_dir=results), deadline)
 
 
 def _run_locked(plan: Plan, workers: int, threads: int, tiers: list[int] | None, log: Callable[[str], None],
-                common: dict[str, Any]) -> int:
+                common: dict[str, Any], deadline: float | None) -> int:
     chosen = [t for i, t in enumerate(plan.tiers, 1) if tiers is None or i in tiers]
     todo: list[tuple[str, RunSpec]] = []
     total = 0
@@ -146,29 +194,44 @@ def _run_locked(plan: Plan, workers: int, threads: int, tiers: list[int] | None,
             if not loc.record.exists():
                 todo.append((tier.name, spec))
     eta, guessed = estimate([s for _, s in todo], measured_walls(common["results_dir"], plan.profile), workers)
+    until = "" if deadline is None else f"; until {time.strftime('%H:%M', time.localtime(deadline))}"
     log(f"plan: {total} runs in {len(chosen)} tiers, {total - len(todo)} recorded, {len(todo)} to train "
-        f"({workers} workers x {threads} thread); ETA ~{_fmt_hours(eta)} from measured wall times"
+        f"({workers} workers x {threads} thread{until}); ETA ~{_fmt_hours(eta)} from measured wall times"
         f"{f' ({guessed} runs not yet measured for their task and method)' if guessed else ''}")
     kw = dict(common, profile=plan.profile, threads=threads, progress=False, log_every=LOG_EVERY)
     t0, done = time.time(), 0
     import multiprocessing as mp
 
     with ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("spawn"), initializer=die_with_parent) as pool:
-        pending = {}
+        pending: dict[Any, tuple[str, RunSpec]] = {}
         queue = list(todo)
         while queue or pending:
+            walls = measured_walls(common["results_dir"], plan.profile)
             while queue and len(pending) < workers:
-                name, spec = queue.pop(0)
-                pending[pool.submit(_run_spec, (spec, kw))] = (name, spec, time.time())
+                left_s = None if deadline is None else deadline - time.time()
+                i = pick_next(queue, walls, left_s)
+                if i is None or (left_s is not None and left_s <= 0):
+                    break
+                name, spec = queue.pop(i)
+                budget = {} if left_s is None else {"time_budget": left_s}
+                pending[pool.submit(_run_spec, (spec, kw | budget))] = (name, spec)
+            if not pending:  # only under a deadline: no run left is expected to finish before it
+                left_s = max(0.0, deadline - time.time()) if deadline is not None else 0.0
+                log(f"deadline: {len(queue)} runs left, none measured to finish in the {_fmt_hours(left_s)} left "
+                    f"(next: {queue[0][1].label}, ~{_fmt_hours(expected_seconds(queue[0][1], walls)[0])}); stopping")
+                break
             finished, _ = wait(pending, return_when=FIRST_COMPLETED)
             for fut in finished:
-                name, spec, started = pending.pop(fut)
-                done += 1
+                name, spec = pending.pop(fut)
                 try:
                     line = fut.result()
+                    done += 1
+                except RunPaused as paused:
+                    line = f"{spec.label}: paused at the deadline ({paused})"
                 except Exception as err:  # noqa: BLE001 - one failed run must not stop the queue
-                    line = f"{spec.task}/{spec.method}/s{spec.seed} {spec.overrides}: FAILED {type(err).__name__}: {err}"
-                left = [s for _, s in queue] + [s for _, s, _ in pending.values()]
+                    done += 1
+                    line = f"{spec.label}: FAILED {type(err).__name__}: {err}"
+                left = [s for _, s in queue] + [s for _, s in pending.values()]
                 eta, guessed = estimate(left, measured_walls(common["results_dir"], plan.profile), workers)
                 note = f", {guessed} of {len(left)} left not yet measured for their task and method" if guessed else ""
                 log(f"[{done}/{len(todo)}] tier {name} | {line} | elapsed {_fmt_hours(time.time() - t0)}, "

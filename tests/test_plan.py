@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 import fgkf_core
-from fgkf_core.plan import estimate, load_plan, measured_walls, plan_status, run_plan
+from fgkf_core.plan import estimate, load_plan, measured_walls, pick_next, plan_status, run_plan
 from fgkf_core.runs import RunSpec, checkpoint_root
 from fgkf_core.tasks import custom_task
 
@@ -47,21 +47,46 @@ def test_plan_errors_name_file_and_group(tmp_path):
 
 
 def test_estimate_uses_own_task_and_method_first():
-    walls = {("a", "fgkf"): [100.0, 300.0], ("b", "fgkf"): [1000.0], ("a", "target_only"): [10.0]}
-    specs = [RunSpec("a", "fgkf", 4), RunSpec("c", "fgkf", 1), RunSpec("c", "nal", 1)]
+    walls = {("a", "fgkf", "{}"): [100.0, 300.0], ("a", "fgkf", '{"alpha": "elem"}'): [50.0],
+             ("b", "fgkf", "{}"): [1000.0], ("a", "target_only", "{}"): [10.0]}
+    specs = [RunSpec("a", "fgkf", 4), RunSpec("a", "fgkf", 1, {"alpha": "samp"}), RunSpec("c", "fgkf", 1),
+             RunSpec("c", "nal", 1)]
     seconds, guessed = estimate(specs, walls, workers=2)
-    # own mean 200; same method mean (100+300+1000)/3; everything mean (100+300+1000+10)/4
-    assert seconds == pytest.approx((200 + 1400 / 3 + 1410 / 4) / 2)
+    # own overrides mean 200; same task and method (100+300+50)/3; same method (100+300+50+1000)/4; all /5
+    assert seconds == pytest.approx((200 + 450 / 3 + 1450 / 4 + 1460 / 5) / 2)
     assert guessed == 2
-    assert estimate(specs, {}, 1) == (0.0, 3)
+    assert estimate(specs, {}, 1) == (0.0, 4)
 
 
-def test_measured_walls_reads_records_of_the_profile(tmp_path):
-    for name, task, wall in (("full-x-s1", "a", 5.0), ("quick-y-s1", "a", 7.0)):
-        path = tmp_path / "runs" / task / "fgkf" / f"{name}.json"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps({"task": task, "method": "fgkf", "wall_seconds": wall}))
-    assert measured_walls(tmp_path, "full") == {("a", "fgkf"): [5.0]}
+def _record(root: Path, name: str, task: str, wall: float, flush: bool | None, overrides: dict | None = None) -> None:
+    path = root / "runs" / task / "fgkf" / f"{name}.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    config = {} if flush is None else {"flush_denormal": flush}
+    path.write_text(json.dumps({"task": task, "method": "fgkf", "wall_seconds": wall, "config": config,
+                                "config_layers": {"overrides": overrides or {}}}))
+
+
+def test_measured_walls_reads_records_of_the_profile_and_its_numerics(tmp_path):
+    _record(tmp_path, "full-x-s1", "a", 5.0, True)
+    _record(tmp_path, "full-b-s1", "a", 9.0, True, {"routing_dtype": "bfloat16"})
+    _record(tmp_path, "quick-y-s1", "a", 7.0, False)
+    _record(tmp_path, "full-z-s2", "a", 30.0, None)  # before the flush: denormals made it slower, left out
+    _record(tmp_path, "full-w-s3", "a", 40.0, False, {"flush_denormal": False})  # asked for: kept, as such
+    assert measured_walls(tmp_path, "full") == {
+        ("a", "fgkf", "{}"): [5.0], ("a", "fgkf", '{"routing_dtype": "bfloat16"}'): [9.0],
+        ("a", "fgkf", '{"flush_denormal": false}'): [40.0]}
+    assert measured_walls(tmp_path, "quick") == {("a", "fgkf", "{}"): [7.0]}
+
+
+def test_pick_next_starts_only_what_finishes_before_the_deadline():
+    walls = {("a", "fgkf", "{}"): [5000.0], ("a", "target_only", "{}"): [1000.0]}
+    queue = [("t", RunSpec("a", "fgkf", 1)), ("t", RunSpec("a", "target_only", 1)), ("t", RunSpec("z", "nal", 1))]
+    assert pick_next(queue, walls, None) == 0  # no deadline: plan order
+    assert pick_next(queue, walls, 6000.0) == 0
+    assert pick_next(queue, walls, 2000.0) == 1  # FGKF would not finish: the measured baseline that does
+    assert pick_next(queue, walls, 500.0) == 2  # nothing measured fits: the first run never measured
+    assert pick_next(queue[:2], walls, 500.0) is None
+    assert pick_next([], walls, None) is None
 
 
 def test_second_queue_exits_at_once(tmp_path):
@@ -123,3 +148,25 @@ def test_log_hook_counts_warm_up_steps_against_their_budget(tmp_path, data_dir, 
     budget = rec["steps"]["warm_step"]  # the whole warm-up ran: its steps are the budget the lines name
     assert warm and all(f" of {budget} (" in line for line in warm)
     assert warm[0].split("warm-up step ")[1].startswith(f"{rec['config']['teach_step']} of")
+
+
+def test_queue_with_a_deadline_skips_long_runs_and_pauses_the_rest(tmp_path, data_dir):
+    plan = _write(tmp_path / "p.yaml", "profile: smoke\ntiers:\n  - name: one\n    groups:\n"
+                  "      - {tasks: [ner_en], methods: [target_only], seeds: [1]}\n"
+                  "      - {tasks: [ner_en], methods: [fgkf], seeds: [1], overrides: {max_source_epochs: 50}}\n")
+    res = tmp_path / "res"
+    slow = res / "runs" / "ner_en" / "target_only" / "smoke-measured-s9.json"  # target_only measured at ~12 days
+    slow.parent.mkdir(parents=True)
+    slow.write_text(json.dumps({"task": "ner_en", "method": "target_only", "wall_seconds": 1e6, "config": {},
+                                "config_layers": {"overrides": {}}}))
+    lines: list[str] = []
+    trained = run_plan(plan, workers=1, log=lines.append, hours=3 / 3600, results_dir=res, data_dir=data_dir,
+                       device="cpu")
+    assert trained == 0
+    assert "until" in lines[0]
+    assert "ner_en/fgkf/s1 max_source_epochs=50: paused at the deadline (time budget of" in lines[1]  # unmeasured: started, paused
+    assert lines[2].startswith("deadline: 1 runs left, none measured to finish") and "ner_en/target_only/s1," in lines[2]
+    assert len(lines) == 3 and sorted(p.name for p in (res / "runs").rglob("*.json")) == [slow.name]
+    assert any(p.name.endswith("-s1.pt") for p in (res / "checkpoints").rglob("*.pt"))  # resumable later
+    with pytest.raises(ValueError, match="hours: expected a positive number of hours, got 0"):
+        run_plan(plan, workers=1, hours=0, results_dir=res)
