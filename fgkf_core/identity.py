@@ -52,8 +52,35 @@ def library_versions() -> dict[str, str]:
     return out
 
 
+#: CPU features that change which kernels run (and so the speed, and the last bits of some results)
+CPU_FLAGS = ("avx512f", "avx512_bf16", "amx_bf16")
+
+
+def cpu_model(cpuinfo: str | None = None) -> str:
+    """'AMD EPYC (x86_64; avx512f avx512_bf16)': the processor's model name and the kernel-relevant features
+    (`CPU_FLAGS`) from /proc/cpuinfo (or `cpuinfo` text); the architecture alone where there is none."""
+    if cpuinfo is None:
+        try:
+            cpuinfo = Path("/proc/cpuinfo").read_text(encoding="utf-8", errors="replace")
+        except OSError:
+            cpuinfo = ""
+    fields: dict[str, str] = {}
+    for line in cpuinfo.splitlines():
+        key, sep, value = line.partition(":")
+        if sep and key.strip() not in fields:
+            fields[key.strip()] = value.strip()
+    arch = platform.machine() or "unknown"
+    name = fields.get("model name")
+    if not name:
+        return platform.processor() or arch
+    flags = set(fields.get("flags", "").split())
+    features = " ".join(f for f in CPU_FLAGS if f in flags)
+    return f"{name} ({arch}; {features})" if features else f"{name} ({arch})"
+
+
 def device_name(dev: torch.device) -> str:
-    """The device a record names: cuda:<GPU name> or cpu:<processor>."""
+    """The device a record names: cuda:<GPU name> or cpu:<model (arch; features)>, since records of one spec
+    from different processors may differ in their last bits and surely in their wall time."""
     if dev.type == "cuda":
         return f"cuda:{torch.cuda.get_device_name(dev)}"
-    return f"cpu:{platform.processor() or platform.machine()}"
+    return f"cpu:{cpu_model()}"

@@ -50,3 +50,11 @@ def test_flush_check_pairs_a_record_from_before_the_key_with_the_flushed_seeds()
     assert numerics_checks(flushed + [_flush_rec(1, 94.1, 94.0, None)]) == []  # no bf16 run among them
     row = numerics_table([check], FLUSH).iloc[0]
     assert row["test flushed → kept"] == "93.00 → 94.00" and row["flushed seeds"] == 3
+
+
+def test_twins_that_also_ran_on_other_processors_or_threads_say_so():
+    fp32, bf16 = _rec(1, 94.0, 93.0), _rec(1, 94.1, 93.1, "bfloat16")
+    (same,) = numerics_checks([fp32 | {"device": "cpu:A", "threads": 1}, bf16 | {"device": "cpu:A", "threads": 1}])
+    assert same.also == "" and numerics_table([same]).iloc[0]["also ran apart in"] == "—"
+    (apart,) = numerics_checks([fp32 | {"device": "cpu:A", "threads": 2}, bf16 | {"device": "cpu:B", "threads": 1}])
+    assert apart.also == "device cpu:A → cpu:B; threads 2 → 1"

@@ -273,3 +273,13 @@ def test_code_identity_covers_the_cpp_kernel(tmp_path, monkeypatch):
     kernel = pkg / "csrc" / "routing.cpp"
     kernel.write_text(kernel.read_text() + "\n// edited\n")
     assert identity._read_code_version()["package_sha256"] != before
+
+
+def test_records_name_the_processor_model_and_its_kernel_features():
+    from fgkf_core.identity import cpu_model
+
+    info = "processor\t: 0\nmodel name\t: AMD EPYC\nflags\t\t: fpu sse2 avx512f avx512_bf16\n\nprocessor\t: 1\n"
+    assert cpu_model(info).startswith("AMD EPYC (") and cpu_model(info).endswith("; avx512f avx512_bf16)")
+    assert cpu_model("model name : Old CPU\nflags : fpu sse2\n").startswith("Old CPU (")
+    assert "avx" not in cpu_model("model name : Old CPU\nflags : fpu sse2\n")
+    assert "model name" not in cpu_model("")  # no /proc/cpuinfo: the architecture

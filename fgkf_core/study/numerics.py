@@ -57,6 +57,7 @@ class NumericsCheck:
     band_dev: float  # 1.96 * sqrt(2) * sigma_dev (NaN below MIN_SEEDS seeds)
     band_test: float
     verdict: str
+    also: str = ""  # how else the twins ran apart ('device cpu:A → cpu:B; threads 1 → 2'), '' when only the switch
 
 
 def _value(rec: dict, key: str) -> Any:
@@ -67,6 +68,11 @@ def _twin_key(rec: dict, key: str) -> str:
     """Everything twins share: task, method, formulation, profile and the configuration but the switch's key."""
     cfg = sorted((k, repr(v)) for k, v in {**KEY_NEUTRAL, **rec["config"]}.items() if k != key)
     return repr((rec["task"], rec["method"], rec.get("formulation", "paper"), rec["profile"], cfg))
+
+
+def _as_run(twin: dict, rec: dict) -> str:
+    """The as-run differences of two twins besides the switch (processor, threads): what the check conflates."""
+    return "; ".join(f"{k} {twin.get(k)} → {rec.get(k)}" for k in ("device", "threads") if twin.get(k) != rec.get(k))
 
 
 def numerics_checks(records: Iterable[dict], switch: Switch = BF16) -> list[NumericsCheck]:
@@ -95,7 +101,7 @@ def numerics_checks(records: Iterable[dict], switch: Switch = BF16) -> list[Nume
             verdict = f"waiting for {switch.names[0]} seeds ({n} of {MIN_SEEDS})"
         wall = (float(twin.get("wall_seconds") or math.nan), float(rec.get("wall_seconds") or math.nan))
         out.append(NumericsCheck(rec["task"], rec["method"], rec["seed"], dev, test, wall, n, band_dev, band_test,
-                                 verdict))
+                                 verdict, _as_run(twin, rec)))
     return out
 
 
@@ -111,8 +117,8 @@ def numerics_table(checks: list[NumericsCheck], switch: Switch = BF16) -> pd.Dat
              "dev band": band(c.band_dev), f"test {a} → {b}": f"{c.test[0]:.2f} → {c.test[1]:.2f}",
              "Δ test": f"{c.test[1] - c.test[0]:+.2f}", "test band": band(c.band_test), f"{a} seeds": c.reference_seeds,
              f"wall {a} / {b} (as run)": "—" if math.isnan(c.wall[0] / c.wall[1]) else f"{c.wall[0] / c.wall[1]:.2f}x",
-             "verdict": c.verdict}
+             "also ran apart in": c.also or "—", "verdict": c.verdict}
             for c in checks]
     columns = ["task", "method", "seed", f"dev {a} → {b}", "Δ dev", "dev band", f"test {a} → {b}", "Δ test",
-               "test band", f"{a} seeds", f"wall {a} / {b} (as run)", "verdict"]
+               "test band", f"{a} seeds", f"wall {a} / {b} (as run)", "also ran apart in", "verdict"]
     return pd.DataFrame(rows, columns=columns)
