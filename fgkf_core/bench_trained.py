@@ -12,11 +12,9 @@ from pathlib import Path
 import torch
 
 from .denormals import flush_denormals
-from .methods import BuildContext, get_method
-from .prepare import training_domains
-from .runs import locate, run_label
-from .tasks import load_task
-from .train import Trainer, prepare
+from .methods import get_method
+from .runs import load_prepared, locate, run_label
+from .train import Trainer
 
 
 def bench_trained(task: str, method: str, seed: int = 1, profile: str = "full", steps: int = 5,
@@ -30,10 +28,7 @@ def bench_trained(task: str, method: str, seed: int = 1, profile: str = "full", 
         raise FileNotFoundError(f"{loc.checkpoint}: no checkpoint of {label} ({profile}); start the run first "
                                 "(FGKF_CHECKPOINTS names the queue's checkpoint folder)")
     cfg, method_obj = loc.cfg, get_method(method)
-    data = load_task(loc.task, None, cfg.target_fraction, cfg.target_pool, cfg.split_seed)
-    data = data.limited(cfg.source_limit, cfg.target_limit, cfg.eval_limit)
-    prep = prepare(data, cfg, training_domains(method_obj.schedule))
-    ctx = BuildContext(len(prep.encoder.vocab), len(prep.encoder.tags), data.task.features, data.task.max_len)
+    _, prep, ctx = load_prepared(loc, method_obj)
     ck = torch.load(loc.checkpoint, map_location="cpu", weights_only=False)
     batches = list(prep.target_train.batches(cfg.batch_size))
     has_source = method_obj.schedule == "source" or "alternate" in method_obj.schedule

@@ -30,10 +30,10 @@ from .data import EncodedSet, atomic_write_text
 from .denormals import flush_denormals
 from .hooks import CheckpointHook, Hook, LogHook, ProgressHook, TimeBudgetHook, remove_checkpoint
 from .identity import PACKAGE_ROOT, code_version, device_name, library_versions
-from .methods import BuildContext, get_method
+from .methods import BuildContext, Method, get_method
 from .prepare import Prepared, prepare, training_domains
 from .scoring import score_paper
-from .tasks import Task, data_fingerprint, get_task, load_task
+from .tasks import Task, TaskData, data_fingerprint, get_task, load_task
 from .train import Trainer
 from .validate import check_device, check_overrides, check_threads, check_writable
 
@@ -192,6 +192,19 @@ def run(
         return _train(loc, method, seed, profile, formulation, data_dir, device, progress, threads, time_budget, log, t0)
 
 
+def load_prepared(
+    loc: Located, method: Method, data_dir: str | Path | None = None
+) -> tuple[TaskData, Prepared, BuildContext]:
+    """The data a located spec trains on (its target share and limits), encoded for `method`'s domains, and the
+    context its models are built with: what a run, and anything that rebuilds its models, starts from."""
+    cfg = loc.cfg
+    data = load_task(loc.task, data_dir, cfg.target_fraction, cfg.target_pool, cfg.split_seed)
+    data = data.limited(cfg.source_limit, cfg.target_limit, cfg.eval_limit)
+    prep = prepare(data, cfg, training_domains(method.schedule))
+    ctx = BuildContext(len(prep.encoder.vocab), len(prep.encoder.tags), loc.task.features, loc.task.max_len)
+    return data, prep, ctx
+
+
 def _train(
     loc: Located, method: str, seed: int, profile: str, formulation: str, data_dir: str | Path | None,
     device: str | None, progress: bool, threads: int | None, time_budget: float | None, log: LogHook | None,
@@ -204,10 +217,7 @@ def _train(
     random.seed(seed)
     torch.manual_seed(seed)
     dev = pick_device(device)
-    data = load_task(task_obj, data_dir, cfg.target_fraction, cfg.target_pool, cfg.split_seed)
-    data = data.limited(cfg.source_limit, cfg.target_limit, cfg.eval_limit)
-    prep = prepare(data, cfg, training_domains(method_obj.schedule))
-    ctx = BuildContext(len(prep.encoder.vocab), len(prep.encoder.tags), task_obj.features, task_obj.max_len)
+    data, prep, ctx = load_prepared(loc, method_obj, data_dir)
     torch.manual_seed(seed)
     system = method_obj.build(cfg, ctx)
     hooks: list[Hook] = [CheckpointHook(loc.checkpoint)]
