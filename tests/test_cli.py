@@ -121,6 +121,12 @@ def test_in_process_errors_exit_2(tmp_path, capsys, monkeypatch):
     monkeypatch.delenv("FGKF_DATA")
     assert cli.main(["data", "check"]) == 2
     assert "FGKF_DATA" in capsys.readouterr().err
+    assert cli.main(["sweep", "--tasks", "ner_en", "--methods", "fgkf", "--hours", "2"]) == 2
+    assert "--hours needs --plan FILE" in capsys.readouterr().err
+    plan = tmp_path / "p.yaml"
+    plan.write_text("profile: smoke\ntiers:\n  - groups:\n      - {tasks: [ner_en], methods: [fgkf], seeds: [1]}\n")
+    assert cli.main(["sweep", "--plan", str(plan), "--hours", "-1", "--results-dir", str(tmp_path / "r")]) == 2
+    assert "hours: expected a positive number of hours, got -1.0" in capsys.readouterr().err
 
 
 def test_override_parsing():
