@@ -84,3 +84,10 @@ def device_name(dev: torch.device) -> str:
     if dev.type == "cuda":
         return f"cuda:{torch.cuda.get_device_name(dev)}"
     return f"cpu:{cpu_model()}"
+
+
+def segment_host(dev: torch.device) -> str:
+    """'cpu:AMD EPYC (x86_64; avx512f avx512_bf16), 1 thread': what one segment of a run trained on. Exact resume
+    holds on the same host; a run resumed elsewhere says so in its record (`segment_hosts`)."""
+    n = torch.get_num_threads()
+    return f"{device_name(dev)}, {n} thread{'s' if n != 1 else ''}"

@@ -12,6 +12,7 @@ import copy
 import dataclasses
 import math
 import random
+import sys
 import time
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -23,6 +24,7 @@ import torch
 from .config import Config
 from .data import Batch, EncodedSet
 from .hooks import CheckpointHook, Hook
+from .identity import segment_host
 from .methods.base import Method, System
 from .prepare import Prepared, bmes_to_words, predict, prepare
 
@@ -83,6 +85,7 @@ class TrainState:
     wall_seconds: float = 0.0  # summed over finished segments (the current one is added on save)
     segments: int = 0  # processes that trained this run (1 = never resumed)
     segment_code: list[str] = field(default_factory=list)  # package hash of the code each segment ran
+    segment_hosts: list[str] = field(default_factory=list)  # device and torch threads of each segment
 
     @property
     def optimiser_steps(self) -> int:
@@ -105,6 +108,7 @@ class FitResult:
     wall_seconds: float = 0.0
     steps_after_best: int = 0  # evaluated steps trained past the best dev point (patience actually used)
     segment_code: list[str] = field(default_factory=list)
+    segment_hosts: list[str] = field(default_factory=list)
 
 
 class Trainer:
@@ -285,6 +289,12 @@ class Trainer:
         if not finished:
             self.state.segments += 1
             self.state.segment_code.append(self.code_id)
+            host = segment_host(self.device)
+            if self.state.segment_hosts and self.state.segment_hosts[-1] != host:
+                print(f"resuming on {host} a run last trained on {self.state.segment_hosts[-1]}: its numbers will not "
+                      "be bitwise those of an uninterrupted run (the record lists every segment's host)",
+                      file=sys.stderr, flush=True)
+            self.state.segment_hosts.append(host)
         for h in self.hooks:
             h.on_start(self)
         try:
@@ -313,5 +323,5 @@ class Trainer:
             st.best_dev, st.best_step, st.curve, st.trace, st.stop,
             {k: getattr(st, k) for k in ("source_step", "target_step", "warm_step", "episode")},
             st.train_seconds + now - self._t0, st.dev_metrics, st.segments, st.wall_seconds + now - self._wall0,
-            last - st.best_step, list(st.segment_code),
+            last - st.best_step, list(st.segment_code), list(st.segment_hosts),
         )

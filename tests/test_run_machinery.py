@@ -23,7 +23,8 @@ from conftest import tiny_pair, write_tsv
 
 ROOT = Path(__file__).resolve().parents[1]
 #: fields that describe the process, not the result
-VOLATILE = {"started_at", "wall_seconds", "train_seconds", "resumed", "segments", "segment_code", "_path", "_skipped"}
+VOLATILE = {"started_at", "wall_seconds", "train_seconds", "resumed", "segments", "segment_code", "segment_hosts",
+            "_path", "_skipped"}
 
 
 def _cli(*args: str, data_dir: Path | None = None) -> subprocess.Popen:
@@ -283,3 +284,25 @@ def test_records_name_the_processor_model_and_its_kernel_features():
     assert cpu_model("model name : Old CPU\nflags : fpu sse2\n").startswith("Old CPU (")
     assert "avx" not in cpu_model("model name : Old CPU\nflags : fpu sse2\n")
     assert "model name" not in cpu_model("")  # no /proc/cpuinfo: the architecture
+
+
+def test_a_run_resumed_on_other_threads_says_so(tmp_path, capsys):
+    """Exact resume holds on the same host: a segment on another thread count is named in the record."""
+    from fgkf_core.hooks import RunPaused
+
+    src, tgt = tiny_pair(tmp_path)
+    kw = dict(profile="smoke", progress=False, device="cpu", results_dir=tmp_path / "res", max_target_epochs=40,
+              eval_every=1)
+    task = custom_task(src, tgt, "tags")
+    with pytest.raises(RunPaused):
+        fgkf_core.run(task, "target_only", threads=1, time_budget=1e-9, **kw)
+    try:
+        rec = fgkf_core.run(task, "target_only", threads=2, **kw)
+    finally:
+        torch.set_num_threads(1)
+    one, two = rec["segment_hosts"]
+    assert one.endswith(", 1 thread") and two.endswith(", 2 threads") and one.split(", 1 thread")[0] == rec["device"]
+    assert "a run last trained on" in capsys.readouterr().err
+    from fgkf_core.study.provenance import resumed_text
+
+    assert resumed_text(rec) == "yes: 2 segments, 2 hosts (device or threads)"

@@ -22,14 +22,16 @@ def code_text(rec: dict) -> str:
 
 def resumed_text(rec: dict) -> str:
     """Whether training was resumed from a checkpoint: 'no', 'yes: 3 segments' (', 2 code versions' when the
-    segments ran different code), 'unknown (migrated)' for records migrated from a schema that did not say."""
+    segments ran different code; ', 2 hosts' when on other devices or threads), 'unknown (migrated)' for records migrated from a schema that did not say."""
     resumed = rec.get("resumed")
     if resumed is None:
         return "unknown (migrated)" if rec.get("migrated_from") else "unknown"
     if not resumed:
         return "no"
     versions = len(set(rec.get("segment_code") or []))
-    return f"yes: {rec.get('segments')} segments" + (f", {versions} code versions" if versions > 1 else "")
+    hosts = len(set(rec.get("segment_hosts") or []))
+    return (f"yes: {rec.get('segments')} segments" + (f", {versions} code versions" if versions > 1 else "")
+            + (f", {hosts} hosts (device or threads)" if hosts > 1 else ""))
 
 
 def seeds_list(seeds: Iterable[int]) -> str:
