@@ -94,7 +94,7 @@ def measured_walls(results: Path, profile: str) -> dict[WallKey, list[float]]:
     Records trained with other numerics than the profile now sets (`flush_denormal`: the full records of
     before the flush ran up to 3x slower) are left out, so they do not inflate the ETA.
     """
-    flush = {**PROFILES.get(profile, {})}.get("flush_denormal", Config.flush_denormal)
+    flush = PROFILES.get(profile, {}).get("flush_denormal", Config.flush_denormal)
     walls: dict[WallKey, list[float]] = {}
     for path in sorted((results / "runs").glob(f"*/*/{profile}-*.json")):
         try:
@@ -205,8 +205,8 @@ def _run_locked(plan: Plan, workers: int, threads: int, tiers: list[int] | None,
     with ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("spawn"), initializer=die_with_parent) as pool:
         pending: dict[Any, tuple[str, RunSpec]] = {}
         queue = list(todo)
+        walls = measured_walls(common["results_dir"], plan.profile)  # re-read only when a run has finished
         while queue or pending:
-            walls = measured_walls(common["results_dir"], plan.profile)
             while queue and len(pending) < workers:
                 left_s = None if deadline is None else deadline - time.time()
                 i = pick_next(queue, walls, left_s)
@@ -216,11 +216,12 @@ def _run_locked(plan: Plan, workers: int, threads: int, tiers: list[int] | None,
                 budget = {} if left_s is None else {"time_budget": left_s}
                 pending[pool.submit(_run_spec, (spec, kw | budget))] = (name, spec)
             if not pending:  # only under a deadline: no run left is expected to finish before it
-                left_s = max(0.0, deadline - time.time()) if deadline is not None else 0.0
+                left_s = max(0.0, (deadline or 0.0) - time.time())
                 log(f"deadline: {len(queue)} runs left, none measured to finish in the {_fmt_hours(left_s)} left "
                     f"(next: {queue[0][1].label}, ~{_fmt_hours(expected_seconds(queue[0][1], walls)[0])}); stopping")
                 break
             finished, _ = wait(pending, return_when=FIRST_COMPLETED)
+            walls = measured_walls(common["results_dir"], plan.profile)
             for fut in finished:
                 name, spec = pending.pop(fut)
                 try:
@@ -232,7 +233,7 @@ def _run_locked(plan: Plan, workers: int, threads: int, tiers: list[int] | None,
                     done += 1
                     line = f"{spec.label}: FAILED {type(err).__name__}: {err}"
                 left = [s for _, s in queue] + [s for _, s in pending.values()]
-                eta, guessed = estimate(left, measured_walls(common["results_dir"], plan.profile), workers)
+                eta, guessed = estimate(left, walls, workers)
                 note = f", {guessed} of {len(left)} left not yet measured for their task and method" if guessed else ""
                 log(f"[{done}/{len(todo)}] tier {name} | {line} | elapsed {_fmt_hours(time.time() - t0)}, "
                     f"ETA ~{_fmt_hours(eta)}{note}")

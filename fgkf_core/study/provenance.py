@@ -22,7 +22,8 @@ def code_text(rec: dict) -> str:
 
 def resumed_text(rec: dict) -> str:
     """Whether training was resumed from a checkpoint: 'no', 'yes: 3 segments' (', 2 code versions' when the
-    segments ran different code; ', 2 hosts' when on other devices or threads), 'unknown (migrated)' for records migrated from a schema that did not say."""
+    segments ran different code; ', 2 hosts' when on other devices or threads), 'unknown (migrated)' for
+    records migrated from a schema that did not say."""
     resumed = rec.get("resumed")
     if resumed is None:
         return "unknown (migrated)" if rec.get("migrated_from") else "unknown"
