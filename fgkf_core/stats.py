@@ -7,6 +7,8 @@
 
 Several seeds of one system are pooled by averaging their per-sentence counts, so the bootstrap sees one
 "mean system" per side (its score is the score of the mean counts, close to but not exactly the mean score).
+The resampled sums are taken over whole counts and divided by the seed count afterwards: sums of integers
+in float64 are exact in any order, so the draws (and p) do not depend on the BLAS or processor.
 The CI is over test sentences only: it does not include the spread between training seeds (reported beside it).
 """
 from __future__ import annotations
@@ -43,14 +45,16 @@ class BootstrapResult:
         return self.ci_low > 0 or self.ci_high < 0
 
 
-def _pooled(counts: np.ndarray, name: str) -> np.ndarray:
-    """[n, k] as is; [seeds, n, k] averaged over seeds."""
+def _pooled(counts: np.ndarray, name: str) -> tuple[np.ndarray, int]:
+    """([n, k] counts, 1) as given; [seeds, n, k] as (their sum over seeds [n, k], seeds): the mean is sum / seeds."""
     counts = np.asarray(counts, dtype=float)
+    seeds = 1
     if counts.ndim == 3:
-        counts = counts.mean(axis=0)
-    if counts.ndim != 2 or len(counts) == 0:
+        seeds = counts.shape[0]
+        counts = counts.sum(axis=0)  # [n, k], whole numbers when the counts are
+    if counts.ndim != 2 or len(counts) == 0 or seeds == 0:
         raise ValueError(f"{name}: expected counts of shape [n_sentences, k] or [seeds, n_sentences, k], got {counts.shape}")
-    return counts
+    return counts, seeds
 
 
 def _score_fn(metric: str):
@@ -89,16 +93,19 @@ def paired_bootstrap(
     the same sentences: Δ is then a difference of two margins (e.g. Figure 5's FGKF − basicKD margin at a
     small vs a large target share, all four systems scored on one test set).
     """
-    parts = [_pooled(c, name) for c, name in ((a_counts, "a_counts"), (b_counts, "b_counts"),
-                                               (a_base, "a_base"), (b_base, "b_base")) if c is not None]
+    pooled = [_pooled(c, name) for c, name in ((a_counts, "a_counts"), (b_counts, "b_counts"),
+                                                (a_base, "a_base"), (b_base, "b_base")) if c is not None]
+    parts = [p for p, _ in pooled]
     if len({p.shape for p in parts}) != 1:
         raise ValueError(f"every system must have counts for the same sentences: got shapes {[p.shape for p in parts]}")
     if n_draws < 2:
         raise ValueError(f"n_draws must be >= 2, got {n_draws}")
     score = _score_fn(metric)
     k = parts[0].shape[1]
-    totals = _resampled_totals(np.concatenate(parts, axis=1), n_draws, seed)
-    full = np.concatenate(parts, axis=1).sum(0)
+    seeds = np.repeat([s for _, s in pooled], k)  # [len(parts) * k] divisor of each column
+    sums = np.concatenate(parts, axis=1)  # [n, len(parts) * k]
+    totals = _resampled_totals(sums, n_draws, seed) / seeds  # [n_draws, len(parts) * k] mean-system totals
+    full = sums.sum(0) / seeds  # [len(parts) * k]
     names = [n for n, c in (("a", a_counts), ("b", b_counts), ("a_base", a_base), ("b_base", b_base)) if c is not None]
 
     def side(t: np.ndarray, name: str) -> np.ndarray:
@@ -122,7 +129,8 @@ def paired_bootstrap(
 def bootstrap_se(counts: np.ndarray, metric: str, n_draws: int = 1000, seed: int = 0) -> float:
     """Bootstrap SE of one system's score. Without a second system, √2 · this is the SE of a difference
     (two independent systems of equal variance; the paired SE is smaller when the systems err alike)."""
-    totals = _resampled_totals(_pooled(counts, "counts"), n_draws, seed)
+    sums, seeds = _pooled(counts, "counts")
+    totals = _resampled_totals(sums, n_draws, seed) / seeds  # [n_draws, k]
     return float(_score_fn(metric)(totals).std(ddof=1))
 
 

@@ -72,6 +72,33 @@ def test_seeds_are_pooled_by_averaging_counts():
     assert pooled == paired_bootstrap(seeds_a.mean(axis=0), right, "accuracy", 300, seed=2)
 
 
+def test_pooled_draws_are_exact_so_no_blas_order_can_move_them(monkeypatch):
+    """Three seeds per side (means in thirds): the draws must equal exact integer arithmetic, the same on any
+    processor. Averaging before the float matmul (the old path) left last-bit differences that moved p."""
+    import fgkf_core.stats as stats
+
+    rng = np.random.default_rng(5)
+    a = np.stack([np.stack([rng.integers(0, 5, 700), rng.integers(3, 6, 700), rng.integers(3, 6, 700)], 1)
+                  for _ in range(3)]).astype(float)  # [3 seeds, 700 sentences, 3]
+    b = np.stack([np.stack([rng.integers(0, 5, 700), rng.integers(3, 6, 700), rng.integers(3, 6, 700)], 1)
+                  for _ in range(3)]).astype(float)
+    fast = paired_bootstrap(a, b, "f1", n_draws=400, seed=3)
+    float_totals = stats._resampled_totals
+
+    def exact_totals(counts: np.ndarray, n_draws: int, seed: int) -> np.ndarray:
+        assert np.array_equal(counts, np.round(counts))  # whole counts reach the resampler
+        out = float_totals(counts, n_draws, seed)  # [n_draws, k]
+        n = len(counts)  # one block of draws here: recompute them as int64 sums from the same generator
+        idx = np.random.default_rng(seed).integers(0, n, size=(n_draws, n), dtype=np.int32)
+        weights = np.stack([np.bincount(row, minlength=n) for row in idx]).astype(np.int64)  # [n_draws, n]
+        exact = weights @ counts.astype(np.int64)  # [n_draws, k], integer arithmetic
+        assert np.array_equal(out, exact.astype(float))
+        return out
+
+    monkeypatch.setattr(stats, "_resampled_totals", exact_totals)
+    assert paired_bootstrap(a, b, "f1", n_draws=400, seed=3) == fast
+
+
 def test_block_size_does_not_limit_many_draws_over_many_sentences():
     rng = np.random.default_rng(9)
     a, b = accuracy_counts(rng.integers(0, 2, 10_000)), accuracy_counts(rng.integers(0, 2, 10_000))
