@@ -300,7 +300,8 @@ def tier_progress(path: str | Path, results_dir: str | Path | None = None,
 def plan_status(path: str | Path, results_dir: str | Path | None = None, data_dir: str | Path | None = None,
                 log: Callable[[str], None] = print) -> dict[str, int]:
     """Print, per tier, how many runs are recorded, started (a checkpoint exists) and waiting, and a line per
-    started run from its checkpoint summary; trains nothing. Returns the three totals."""
+    started run from its checkpoint summary, then the checkpoint folder read (a queue started with another
+    $FGKF_CHECKPOINTS shows as not started); trains nothing. Returns the three totals."""
     totals = {"recorded": 0, "started": 0, "waiting": 0}
     for tier in tier_progress(path, results_dir, data_dir):
         unmeasured = f", {tier.unmeasured} not yet measured" if tier.unmeasured else ""
@@ -310,4 +311,6 @@ def plan_status(path: str | Path, results_dir: str | Path | None = None, data_di
             log(f"    {spec.label}: {_progress_text(checkpoint)}")
         totals = {"recorded": totals["recorded"] + tier.recorded, "started": totals["started"] + len(tier.started),
                   "waiting": totals["waiting"] + tier.waiting}
+    results = Path(results_dir) if results_dir else default_results_dir()
+    log(f"(checkpoints read from {checkpoint_root(results)}; set FGKF_CHECKPOINTS to read another queue's)")
     return totals

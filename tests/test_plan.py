@@ -130,7 +130,8 @@ def test_status_counts_recorded_started_and_waiting(tmp_path, data_dir):
     assert lines[0].startswith("tier one: 1 recorded, 1 started, 1 waiting of 3; ~")
     started = lines[1]
     assert started.startswith("    ner_en/target_only/s2 max_target_epochs=2: 0 source / ")
-    assert " target steps, best dev " in started and "1 segment(s)" in started and len(lines) == 2
+    assert " target steps, best dev " in started and "1 segment(s)" in started and len(lines) == 3
+    assert lines[2].startswith(f"(checkpoints read from {res / 'checkpoints'};")
     from fgkf_core.study import plan_progress
 
     row = plan_progress(res, data_dir, plan=plan).iloc[0]  # the page's view: committed records only
