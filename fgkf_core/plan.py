@@ -10,6 +10,7 @@ from __future__ import annotations
 import fcntl
 import itertools
 import json
+import math
 import os
 import time
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
@@ -83,16 +84,27 @@ def _fmt_hours(seconds: float) -> str:
 
 WallKey = tuple[str, str, str]  # (task, method, overrides as sorted JSON)
 
+#: wall-time speed-up of a run on 2 torch threads over 1, from `bench` on both CPUs this study ran on (FGKF
+#: source steps 1.42x, target steps 1.56x, plain train 1.60x); other counts are extrapolated as t ** log2(1.5)
+TWO_THREAD_SPEEDUP = 1.5
+
+
+def thread_speedup(threads: int) -> float:
+    """Expected speed of a run on `threads` torch threads relative to one (1.0 for one thread)."""
+    return max(1, threads) ** math.log2(TWO_THREAD_SPEEDUP)
+
 
 def _overrides_key(overrides: dict[str, Any]) -> str:
     return json.dumps(overrides, sort_keys=True, default=str)
 
 
-def measured_walls(results: Path, profile: str) -> dict[WallKey, list[float]]:
-    """Wall seconds of the recorded runs of `profile`, by (task, method, overrides).
+def measured_walls(results: Path, profile: str, device_type: str | None = None) -> dict[WallKey, list[float]]:
+    """Wall seconds of the recorded runs of `profile`, by (task, method, overrides), each scaled to one torch
+    thread (`thread_speedup` of the record's `threads`).
 
     Records trained with other numerics than the profile now sets (`flush_denormal`: the full records of
-    before the flush ran up to 3x slower) are left out, so they do not inflate the ETA.
+    before the flush ran up to 3x slower) are left out, so they do not inflate the ETA; with `device_type`
+    ("cpu", "cuda") so are records of the other kind of device.
     """
     flush = PROFILES.get(profile, {}).get("flush_denormal", Config.flush_denormal)
     walls: dict[WallKey, list[float]] = {}
@@ -104,16 +116,19 @@ def measured_walls(results: Path, profile: str) -> dict[WallKey, list[float]]:
         overrides = (rec.get("config_layers") or {}).get("overrides") or {}
         if (rec.get("config") or {}).get("flush_denormal", False) != overrides.get("flush_denormal", flush):
             continue
+        if device_type and str(rec.get("device", "cpu")).split(":")[0] != device_type:
+            continue
         key = (rec["task"], rec["method"], _overrides_key(overrides))
-        walls.setdefault(key, []).append(float(rec["wall_seconds"]))
+        walls.setdefault(key, []).append(float(rec["wall_seconds"]) * thread_speedup(int(rec.get("threads") or 1)))
     return walls
 
 
-def expected_seconds(spec: RunSpec, walls: dict[WallKey, list[float]]) -> tuple[float, bool]:
-    """Expected wall seconds of one run from measured walls: same task, method and overrides, else same task
-    and method, else same method, else all runs; also whether its own task and method were measured."""
+def expected_seconds(spec: RunSpec, walls: dict[WallKey, list[float]], threads: int = 1) -> tuple[float, bool]:
+    """Expected wall seconds of one run on `threads` threads from one-thread walls: same task, method and
+    overrides, else same task and method, else same method, else all runs; also whether its own task and
+    method were measured."""
     def mean(xs: list[float]) -> float:
-        return sum(xs) / len(xs) if xs else 0.0
+        return sum(xs) / len(xs) / thread_speedup(threads) if xs else 0.0
 
     own = walls.get((spec.task, spec.method, _overrides_key(spec.overrides)))
     if own:
@@ -125,25 +140,30 @@ def expected_seconds(spec: RunSpec, walls: dict[WallKey, list[float]]) -> tuple[
     return mean(same_method or [w for ws in walls.values() for w in ws]), False
 
 
-def estimate(specs: list[RunSpec], walls: dict[WallKey, list[float]], workers: int) -> tuple[float, int]:
-    """Expected seconds of queue time for `specs` (see `expected_seconds`) on `workers` workers; also how many
-    specs had no measurement of their own task and method."""
+def estimate(specs: list[RunSpec], walls: dict[WallKey, list[float]], workers: int, threads: int = 1,
+             spent: dict[str, float] | None = None) -> tuple[float, int]:
+    """Expected seconds of queue time for `specs` (see `expected_seconds`) on `workers` workers of `threads`
+    threads, less what started runs have spent (`spent`: seconds by run label); also how many specs had no
+    measurement of their own task and method."""
     total, guessed = 0.0, 0
     for spec in specs:
-        seconds, measured = expected_seconds(spec, walls)
-        total += seconds
+        seconds, measured = expected_seconds(spec, walls, threads)
+        total += max(0.0, seconds - (spent or {}).get(spec.label, 0.0))
         guessed += not measured
     return total / max(1, workers), guessed
 
 
-def pick_next(queue: list[tuple[str, RunSpec]], walls: dict[WallKey, list[float]], seconds_left: float | None) -> int | None:
+def pick_next(queue: list[tuple[str, RunSpec]], walls: dict[WallKey, list[float]], seconds_left: float | None,
+              threads: int = 1, spent: dict[str, float] | None = None) -> int | None:
     """Index of the queued run to start next: the first one without a deadline; with `seconds_left`, the first
-    one measured to finish in time, else the first not yet measured (it may pause at the deadline), else None."""
+    one measured to finish in time (on `threads` threads, less what it has `spent` before a pause), else the
+    first not yet measured (it may pause at the deadline), else None."""
     if seconds_left is None:
         return 0 if queue else None
     unmeasured = None
     for i, (_, spec) in enumerate(queue):
-        seconds, measured = expected_seconds(spec, walls)
+        seconds, measured = expected_seconds(spec, walls, threads)
+        seconds -= (spent or {}).get(spec.label, 0.0)
         if measured and seconds <= seconds_left:
             return i
         if not measured and unmeasured is None:
@@ -185,6 +205,7 @@ def _run_locked(plan: Plan, workers: int, threads: int, tiers: list[int] | None,
                 common: dict[str, Any], deadline: float | None) -> int:
     chosen = [t for i, t in enumerate(plan.tiers, 1) if tiers is None or i in tiers]
     todo: list[tuple[str, RunSpec]] = []
+    spent: dict[str, float] = {}  # wall seconds a started (paused or killed) run already has, by label
     total = 0
     for tier in chosen:
         for spec in tier.specs:
@@ -193,7 +214,10 @@ def _run_locked(plan: Plan, workers: int, threads: int, tiers: list[int] | None,
                          common.get("data_dir"), common["results_dir"], **spec.overrides)
             if not loc.record.exists():
                 todo.append((tier.name, spec))
-    eta, guessed = estimate([s for _, s in todo], measured_walls(common["results_dir"], plan.profile), workers)
+                spent[spec.label] = _spent_seconds(loc.checkpoint)
+    kind = _device_type(common.get("device"))
+    eta, guessed = estimate([s for _, s in todo], measured_walls(common["results_dir"], plan.profile, kind), workers,
+                            threads, spent)
     until = "" if deadline is None else f"; until {time.strftime('%H:%M', time.localtime(deadline))}"
     log(f"plan: {total} runs in {len(chosen)} tiers, {total - len(todo)} recorded, {len(todo)} to train "
         f"({workers} workers x {threads} thread{until}); ETA ~{_fmt_hours(eta)} from measured wall times"
@@ -205,11 +229,11 @@ def _run_locked(plan: Plan, workers: int, threads: int, tiers: list[int] | None,
     with ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("spawn"), initializer=die_with_parent) as pool:
         pending: dict[Any, tuple[str, RunSpec]] = {}
         queue = list(todo)
-        walls = measured_walls(common["results_dir"], plan.profile)  # re-read only when a run has finished
+        walls = measured_walls(common["results_dir"], plan.profile, kind)  # re-read only when a run has finished
         while queue or pending:
             while queue and len(pending) < workers:
                 left_s = None if deadline is None else deadline - time.time()
-                i = pick_next(queue, walls, left_s)
+                i = pick_next(queue, walls, left_s, threads, spent)
                 if i is None or (left_s is not None and left_s <= 0):
                     break
                 name, spec = queue.pop(i)
@@ -218,10 +242,10 @@ def _run_locked(plan: Plan, workers: int, threads: int, tiers: list[int] | None,
             if not pending:  # only under a deadline: no run left is expected to finish before it
                 left_s = max(0.0, (deadline or 0.0) - time.time())
                 log(f"deadline: {len(queue)} runs left, none measured to finish in the {_fmt_hours(left_s)} left "
-                    f"(next: {queue[0][1].label}, ~{_fmt_hours(expected_seconds(queue[0][1], walls)[0])}); stopping")
+                    f"(next: {queue[0][1].label}, ~{_fmt_hours(expected_seconds(queue[0][1], walls, threads)[0])}); stopping")
                 break
             finished, _ = wait(pending, return_when=FIRST_COMPLETED)
-            walls = measured_walls(common["results_dir"], plan.profile)
+            walls = measured_walls(common["results_dir"], plan.profile, kind)
             for fut in finished:
                 name, spec = pending.pop(fut)
                 try:
@@ -233,11 +257,28 @@ def _run_locked(plan: Plan, workers: int, threads: int, tiers: list[int] | None,
                     done += 1
                     line = f"{spec.label}: FAILED {type(err).__name__}: {err}"
                 left = [s for _, s in queue] + [s for _, s in pending.values()]
-                eta, guessed = estimate(left, walls, workers)
+                eta, guessed = estimate(left, walls, workers, threads)
                 note = f", {guessed} of {len(left)} left not yet measured for their task and method" if guessed else ""
                 log(f"[{done}/{len(todo)}] tier {name} | {line} | elapsed {_fmt_hours(time.time() - t0)}, "
                     f"ETA ~{_fmt_hours(eta)}{note}")
     return done
+
+
+def _device_type(device: str | None) -> str:
+    """'cuda' or 'cpu': the kind of device a queue's runs will train on (CUDA when present, as `run` picks)."""
+    if device:
+        return str(device).split(":")[0]
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def _spent_seconds(checkpoint: Path) -> float:
+    """Wall seconds a started run has spent (its checkpoint summary), 0 when it has none."""
+    try:
+        return float(json.loads(summary_path(checkpoint).read_text(encoding="utf-8"))["wall_seconds"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return 0.0
 
 
 def _progress_text(checkpoint: Path) -> str:
@@ -268,7 +309,7 @@ class TierProgress:
     recorded_seconds: float  # wall time summed over the tier's records
     started: tuple[tuple[RunSpec, Path], ...]  # each started run and its checkpoint
     waiting: int
-    left_seconds: float  # expected wall time of the runs left, on one worker (see `estimate`)
+    left_seconds: float  # expected wall time of the runs left, on one 1-thread worker (see `estimate`)
     unmeasured: int  # runs left with no record of their own task and method to estimate from
 
 
@@ -277,10 +318,10 @@ def tier_progress(path: str | Path, results_dir: str | Path | None = None,
     """`TierProgress` of every tier of the plan at `path`, from the records and checkpoints; trains nothing."""
     plan = load_plan(path)
     results = Path(results_dir) if results_dir else default_results_dir()
-    walls = measured_walls(results, plan.profile)
+    walls = measured_walls(results, plan.profile, "cpu")
     out = []
     for tier in plan.tiers:
-        recorded, seconds, started, left = 0, 0.0, [], []
+        recorded, seconds, started, left, spent = 0, 0.0, [], [], {}
         for spec in tier.specs:
             loc = locate(spec.task, spec.method, spec.seed, plan.profile, spec.formulation, data_dir, results,
                          **spec.overrides)
@@ -291,7 +332,8 @@ def tier_progress(path: str | Path, results_dir: str | Path | None = None,
             left.append(spec)
             if loc.checkpoint.exists():
                 started.append((spec, loc.checkpoint))
-        estimate_s, guessed = estimate(left, walls, 1)
+                spent[spec.label] = _spent_seconds(loc.checkpoint)
+        estimate_s, guessed = estimate(left, walls, 1, 1, spent)
         out.append(TierProgress(tier.name, len(tier.specs), recorded, seconds, tuple(started),
                                 len(left) - len(started), estimate_s, guessed))
     return out
@@ -306,7 +348,7 @@ def plan_status(path: str | Path, results_dir: str | Path | None = None, data_di
     for tier in tier_progress(path, results_dir, data_dir):
         unmeasured = f", {tier.unmeasured} not yet measured" if tier.unmeasured else ""
         log(f"tier {tier.name}: {tier.recorded} recorded, {len(tier.started)} started, {tier.waiting} "
-            f"waiting of {tier.planned}; ~{_fmt_hours(tier.left_seconds)} of one worker left{unmeasured}")
+            f"waiting of {tier.planned}; ~{_fmt_hours(tier.left_seconds)} of one 1-thread CPU worker left{unmeasured}")
         for spec, checkpoint in tier.started:
             log(f"    {spec.label}: {_progress_text(checkpoint)}")
         totals = {"recorded": totals["recorded"] + tier.recorded, "started": totals["started"] + len(tier.started),

@@ -8,7 +8,9 @@ from pathlib import Path
 import pytest
 
 import fgkf_core
-from fgkf_core.plan import estimate, load_plan, measured_walls, pick_next, plan_status, run_plan
+from fgkf_core.plan import (
+    estimate, expected_seconds, load_plan, measured_walls, pick_next, plan_status, run_plan, thread_speedup,
+)
 from fgkf_core.runs import RunSpec, checkpoint_root
 from fgkf_core.tasks import custom_task
 
@@ -58,12 +60,14 @@ def test_estimate_uses_own_task_and_method_first():
     assert estimate(specs, {}, 1) == (0.0, 4)
 
 
-def _record(root: Path, name: str, task: str, wall: float, flush: bool | None, overrides: dict | None = None) -> None:
+def _record(root: Path, name: str, task: str, wall: float, flush: bool | None, overrides: dict | None = None,
+            threads: int = 1, device: str = "cpu:x86_64") -> None:
     path = root / "runs" / task / "fgkf" / f"{name}.json"
     path.parent.mkdir(parents=True, exist_ok=True)
     config = {} if flush is None else {"flush_denormal": flush}
     path.write_text(json.dumps({"task": task, "method": "fgkf", "wall_seconds": wall, "config": config,
-                                "config_layers": {"overrides": overrides or {}}}))
+                                "config_layers": {"overrides": overrides or {}}, "threads": threads,
+                                "device": device}))
 
 
 def test_measured_walls_reads_records_of_the_profile_and_its_numerics(tmp_path):
@@ -76,6 +80,27 @@ def test_measured_walls_reads_records_of_the_profile_and_its_numerics(tmp_path):
         ("a", "fgkf", "{}"): [5.0], ("a", "fgkf", '{"routing_dtype": "bfloat16"}'): [9.0],
         ("a", "fgkf", '{"flush_denormal": false}'): [40.0]}
     assert measured_walls(tmp_path, "quick") == {("a", "fgkf", "{}"): [7.0]}
+
+
+def test_walls_are_scaled_to_one_thread_and_kept_to_the_queues_kind_of_device(tmp_path):
+    _record(tmp_path, "full-x-s1", "a", 100.0, True, threads=2)  # 1.5x faster on two threads: 150 s on one
+    _record(tmp_path, "full-x-s2", "a", 10.0, True, device="cuda:NVIDIA H200")
+    assert thread_speedup(1) == 1.0 and thread_speedup(2) == pytest.approx(1.5)
+    assert measured_walls(tmp_path, "full", "cpu") == {("a", "fgkf", "{}"): [pytest.approx(150.0)]}
+    assert measured_walls(tmp_path, "full", "cuda") == {("a", "fgkf", "{}"): [10.0]}
+    walls = measured_walls(tmp_path, "full", "cpu")
+    assert expected_seconds(RunSpec("a", "fgkf", 3), walls, threads=1) == (pytest.approx(150.0), True)
+    assert expected_seconds(RunSpec("a", "fgkf", 3), walls, threads=2) == (pytest.approx(100.0), True)
+    assert estimate([RunSpec("a", "fgkf", 3)], walls, 1, 2, spent={"a/fgkf/s3": 40.0})[0] == pytest.approx(60.0)
+
+
+def test_pick_next_counts_what_a_started_run_has_spent():
+    walls = {("a", "fgkf", "{}"): [5000.0]}
+    queue = [("t", RunSpec("a", "fgkf", 1)), ("t", RunSpec("a", "fgkf", 2))]
+    assert pick_next(queue, walls, 3000.0) is None  # neither fits from scratch
+    assert pick_next(queue, walls, 3000.0, spent={"a/fgkf/s2": 2500.0}) == 1  # s2 has 2,500 s left
+    assert pick_next(queue, walls, 3000.0, threads=2) is None  # 3,333 s on two threads: still too long
+    assert pick_next(queue, walls, 3500.0, threads=2) == 0  # fits on two threads
 
 
 def test_pick_next_starts_only_what_finishes_before_the_deadline():
@@ -136,7 +161,7 @@ def test_status_counts_recorded_started_and_waiting(tmp_path, data_dir):
 
     row = plan_progress(res, data_dir, plan=plan).iloc[0]  # the page's view: committed records only
     assert (row["tier"], row["planned"], row["recorded"]) == ("one", 3, 1)
-    assert row["expected left (one worker)"].startswith("~") and "not yet measured" not in row["expected left (one worker)"]
+    assert row["expected left (one 1-thread CPU worker)"].startswith("~") and "not yet measured" not in row["expected left (one 1-thread CPU worker)"]
     # the recorded run left no checkpoint or summary behind; the paused one left both
     assert sorted(p.name.split("-")[-1] for p in (res / "checkpoints").rglob("*-s*.*") if p.suffix != ".lock") == [
         "s2.pt", "s2.summary.json"]

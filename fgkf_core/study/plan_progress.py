@@ -13,7 +13,7 @@ from .display import fmt_duration
 
 #: the committed full-profile plan
 FULL_PLAN = PACKAGE_ROOT.parent / "study" / "full.yaml"
-COLUMNS = ["tier", "planned", "recorded", "wall time recorded", "expected left (one worker)"]
+COLUMNS = ["tier", "planned", "recorded", "wall time recorded", "expected left (one 1-thread CPU worker)"]
 
 
 def plan_progress(results_dir: str | Path | None = None, data_dir: str | Path | None = None,
@@ -26,5 +26,5 @@ def plan_progress(results_dir: str | Path | None = None, data_dir: str | Path | 
         if t.unmeasured:
             left += f" ({t.unmeasured} of {t.planned - t.recorded} not yet measured for their task and method)"
         rows.append({"tier": t.name, "planned": t.planned, "recorded": t.recorded,
-                     "wall time recorded": fmt_duration(t.recorded_seconds), "expected left (one worker)": left})
+                     "wall time recorded": fmt_duration(t.recorded_seconds), "expected left (one 1-thread CPU worker)": left})
     return pd.DataFrame(rows, columns=COLUMNS)
