@@ -110,6 +110,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (ValueError, FileNotFoundError, RuntimeError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print("interrupted: every unfinished run resumes exactly from its last checkpoint when started again",
+              file=sys.stderr)
+        return 130
 
 
 def _dispatch(args: argparse.Namespace) -> int:

@@ -13,7 +13,7 @@ import json
 import math
 import os
 import time
-from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from concurrent.futures import FIRST_COMPLETED, wait
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
@@ -22,7 +22,8 @@ import yaml
 
 from .config import PROFILES, Config
 from .hooks import RunPaused, summary_path
-from .runs import RunSpec, _run_spec, checkpoint_root, default_results_dir, die_with_parent, locate, read_record, LOG_EVERY
+from .pool import worker_pool
+from .runs import RunSpec, _run_spec, checkpoint_root, default_results_dir, locate, read_record, LOG_EVERY
 from .validate import check_threads
 
 GROUP_KEYS = {"tasks", "methods", "seeds", "overrides", "variants", "grid", "formulation"}
@@ -224,9 +225,7 @@ def _run_locked(plan: Plan, workers: int, threads: int, tiers: list[int] | None,
         f"{f' ({guessed} runs not yet measured for their task and method)' if guessed else ''}")
     kw = dict(common, profile=plan.profile, threads=threads, progress=False, log_every=LOG_EVERY)
     t0, done = time.time(), 0
-    import multiprocessing as mp
-
-    with ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("spawn"), initializer=die_with_parent) as pool:
+    with worker_pool(workers) as pool:
         pending: dict[Any, tuple[str, RunSpec]] = {}
         queue = list(todo)
         walls = measured_walls(common["results_dir"], plan.profile, kind)  # re-read only when a run has finished

@@ -14,10 +14,8 @@ import hashlib
 import json
 import os
 import random
-import signal
 import sys
 import time
-from concurrent.futures import ProcessPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,6 +29,7 @@ from .denormals import flush_denormals
 from .hooks import CheckpointHook, Hook, LogHook, ProgressHook, TimeBudgetHook, remove_checkpoint
 from .identity import PACKAGE_ROOT, code_version, device_name, library_versions
 from .methods import BuildContext, Method, get_method
+from .pool import worker_pool
 from .prepare import Prepared, prepare, training_domains
 from .scoring import score_paper
 from .tasks import Task, TaskData, data_fingerprint, get_task, load_task
@@ -324,15 +323,6 @@ def relevance_outputs(method: Any, system: Any, data: EncodedSet, dev: torch.dev
     return out  # type: ignore[return-value]
 
 
-def die_with_parent() -> None:
-    """Worker initializer: on Linux a worker is killed when the process that started it dies, so no orphan
-    keeps training and holding its run's lock (the killed run resumes from its last checkpoint)."""
-    if sys.platform.startswith("linux"):
-        import ctypes
-
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
-
-
 def _run_spec(args: tuple[RunSpec, dict]) -> str:
     spec, common = args
     rec = run(spec.task, spec.method, seed=spec.seed, formulation=spec.formulation, **common, **spec.overrides)
@@ -362,9 +352,7 @@ def iter_sweep(
         for spec in unique.values():
             yield _run_spec((spec, common))
         return
-    import multiprocessing as mp
-
-    with ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("spawn"), initializer=die_with_parent) as pool:
+    with worker_pool(workers) as pool:
         yield from pool.map(_run_spec, [(s, common) for s in unique.values()])
 
 

@@ -153,6 +153,35 @@ def test_duplicate_sweep_entries_run_once(tmp_path, data_dir):
     assert len(lines) == 1 and "trained" in lines[0]
 
 
+def test_ctrl_c_stops_a_parallel_sweep_as_a_whole(tmp_path, data_dir):
+    """One SIGINT to a 2-worker sweep: both runs stop at once (no worker left training, no next run started),
+    exit 130 with a resume hint, no record written; the checkpoints stay for an exact resume."""
+    results = tmp_path / "res"
+    proc = _cli("sweep", "--tasks", "ner_en", "--methods", "target_only", "--seeds", "1", "2", "3", "--profile",
+                "smoke", "--workers", "2", "--quiet", "--results-dir", str(results), "--set",
+                "max_target_epochs=10000", "patience=100000", data_dir=data_dir)
+    try:
+        checkpoints = results / "checkpoints" / "ner_en" / "target_only"
+        deadline = time.time() + 240
+        while len(list(checkpoints.glob("*-s[12].pt"))) < 2 and time.time() < deadline and proc.poll() is None:
+            time.sleep(0.5)
+        assert len(list(checkpoints.glob("*-s[12].pt"))) == 2, proc.stderr.read() if proc.poll() is not None else ""
+        started = time.time()
+        proc.send_signal(signal.SIGINT)
+        rc = proc.wait(timeout=60)
+        err = proc.stderr.read()
+        assert rc == 130, err
+        assert time.time() - started < 30  # did not wait for the runs to end
+        assert "resumes exactly from its last checkpoint" in err
+        assert not list((results / "runs").rglob("*.json"))
+        assert not list(checkpoints.glob("*-s3.*"))  # the queued third run was cancelled, not started
+    finally:
+        proc.kill()  # a sweep that ignored the interrupt must not keep training after a failed test
+    time.sleep(1)
+    alive = subprocess.run(["pgrep", "-f", str(results)], capture_output=True, text=True).stdout.split()
+    assert alive == [], alive  # no worker outlived the interrupt
+
+
 # ----------------------------------------------------------------------------- damaged state
 
 
