@@ -21,6 +21,7 @@ import torch
 
 from .config import resolve
 from .methods import BuildContext, get_method
+from .identity import BF16_FLAGS, device_name, native_bf16
 from .runs import PACKAGE_ROOT, pick_device
 from .tasks import TASKS, data_root, load_task
 from .train import Trainer, predict, prepare
@@ -86,10 +87,10 @@ def bench_task(task: str, device: torch.device, batches: int = 10, bf16: bool = 
     return out
 
 
-def bench_capsule(device: torch.device, repeats: int = 3) -> dict[str, float]:
+def bench_capsule(device: torch.device, repeats: int = 3, bf16: bool = True) -> dict[str, float]:
     """Seconds per forward+backward of the paper-size capsule layer (60 x 200), 64 sentences of 10-40 tokens,
-    eager and compiled routing (on CPU the fused C++ kernel, elsewhere torch.compile), the latter also with
-    bfloat16 matmuls."""
+    eager and compiled routing (on CPU the fused C++ kernel, elsewhere torch.compile), with `bf16` the latter
+    also with bfloat16 matmuls."""
     from .relevance import CapsuleRouting
 
     torch.manual_seed(0)
@@ -97,8 +98,8 @@ def bench_capsule(device: torch.device, repeats: int = 3) -> dict[str, float]:
     mask = (torch.arange(40)[None, :] < lengths[:, None]).to(device)  # [B, T]
     h = torch.randn(64, 40, 200, device=device, requires_grad=True)  # [B, T, 2H]
     out = {}
-    for name, compiled, dtype in (("eager", False, "float32"), ("compiled", True, "float32"),
-                                  ("compiled_bf16", True, "bfloat16")):
+    variants = (("eager", False, "float32"), ("compiled", True, "float32"), ("compiled_bf16", True, "bfloat16"))
+    for name, compiled, dtype in variants[:None if bf16 else 2]:
         torch.manual_seed(0)
         caps = CapsuleRouting(200, 60, 200, 3, compiled=compiled, dtype=dtype).to(device)
 
@@ -134,9 +135,12 @@ def bench(tasks: list[str] | None = None, device: str | None = None, batches: in
     dev = pick_device(device)
     tasks = tasks or [t for t in TASKS if t != "ner_zh_revised"]
     print(f"device: {dev}, torch threads: {torch.get_num_threads()}, batch 64, full-size config")
-    caps = bench_capsule(dev)
+    bf16 = native_bf16(dev)  # emulated bf16 (no hardware) is ~10x slower: not worth minutes of timing
+    caps = bench_capsule(dev, bf16=bf16)
+    bf16_caps = (f"compiled with bf16 matmuls {caps['compiled_bf16']:.3f} s" if bf16 else
+                 f"bf16 not timed: {device_name(dev)} has no {' or '.join(BF16_FLAGS)} (its bf16 matmuls are emulated)")
     print(f"capsule layer 60x200, 64 sentences (10-40 tokens), forward+backward: eager {caps['eager']:.3f} s, "
-          f"compiled {caps['compiled']:.3f} s, compiled with bf16 matmuls {caps['compiled_bf16']:.3f} s")
+          f"compiled {caps['compiled']:.3f} s, {bf16_caps}")
     rows = []
     if baseline is not None:
         print(f"sentences/s, this code vs {baseline} (speed-up; the bf16 columns against {baseline}'s float32 steps)")
@@ -144,8 +148,8 @@ def bench(tasks: list[str] | None = None, device: str | None = None, batches: in
           "| FGKF source step, bf16 | FGKF target step, bf16 |")
     print("|---|---|---|---|---|---|---|---|")
     for task in tasks:
-        r = bench_task(task, dev, batches) | {"task": task}
-        pairs = [(c, c) for c in COLUMNS] + list(BF16_COLUMNS.items())
+        r = bench_task(task, dev, batches, bf16) | {"task": task}
+        pairs = [(c, c) for c in COLUMNS] + list(BF16_COLUMNS.items() if bf16 else ())
         if baseline is not None:
             old = _baseline_rows(baseline, [task], batches)[task]
             r["baseline"] = old
@@ -153,6 +157,7 @@ def bench(tasks: list[str] | None = None, device: str | None = None, batches: in
         else:
             cells = [f"{r[c]:.0f}" for c, _ in pairs]
         rows.append(r)
+        cells += [] if bf16 else ["n/a"] * len(BF16_COLUMNS)
         print(f"| {task} | {r['mean_len']:.1f} | " + " | ".join(cells) + " |", flush=True)
     if baseline is not None:
         print(json.dumps(rows))

@@ -73,8 +73,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--status", action="store_true",
                    help="with --plan: show what is recorded, started (how far) and waiting, train nothing")
     p.add_argument("--hours", type=float, default=None,
-                   help="with --plan: end by then; start only runs measured to finish in time (then unmeasured "
-                        "ones), pause every run at a checkpoint at the deadline")
+                   help="with --plan: end by then; start only runs expected to finish in time (from measured "
+                        "walls), pause every run at a checkpoint at the deadline")
     p.add_argument("--tasks", nargs="+")
     p.add_argument("--methods", nargs="+")
     p.add_argument("--seeds", nargs="+", type=int, default=[1])

@@ -5,6 +5,7 @@ every sentence, UTF-8 (a BOM and CRLF line ends are tolerated).
 """
 from __future__ import annotations
 
+import gzip
 import math
 import os
 import random
@@ -109,16 +110,27 @@ def write_conll(path: Path | str, sentences: Iterable[Sentence]) -> None:
 
 
 def atomic_write_text(path: Path, text: str) -> None:
-    """Write text to path so that readers see either the old or the whole new file."""
+    """Write text to path so that readers see either the old or the whole new file; a '.gz' path is gzipped with
+    a zero timestamp, so the same text always gives the same bytes."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
+        with os.fdopen(fd, "wb") as fh:
+            if path.suffix == ".gz":
+                with gzip.GzipFile(filename="", mode="wb", fileobj=fh, mtime=0) as gz:
+                    gz.write(text.encode("utf-8"))
+            else:
+                fh.write(text.encode("utf-8"))
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def read_text_file(path: Path) -> str:
+    """A text file as `atomic_write_text` wrote it (gunzipped where its name ends in '.gz')."""
+    data = Path(path).read_bytes()
+    return (gzip.decompress(data) if Path(path).suffix == ".gz" else data).decode("utf-8")
 
 
 # ----------------------------------------------------------------------------- splits

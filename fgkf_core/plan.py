@@ -22,8 +22,9 @@ import yaml
 
 from .config import PROFILES, Config
 from .hooks import RunPaused, summary_path
+from .identity import native_bf16
 from .pool import worker_pool
-from .runs import RunSpec, _run_spec, checkpoint_root, default_results_dir, locate, read_record, LOG_EVERY
+from .runs import LOG_EVERY, RunSpec, _run_spec, checkpoint_root, default_results_dir, locate, pick_device, read_record
 from .validate import check_threads
 
 GROUP_KEYS = {"tasks", "methods", "seeds", "overrides", "variants", "grid", "formulation"}
@@ -157,19 +158,17 @@ def estimate(specs: list[RunSpec], walls: dict[WallKey, list[float]], workers: i
 def pick_next(queue: list[tuple[str, RunSpec]], walls: dict[WallKey, list[float]], seconds_left: float | None,
               threads: int = 1, spent: dict[str, float] | None = None) -> int | None:
     """Index of the queued run to start next: the first one without a deadline; with `seconds_left`, the first
-    one measured to finish in time (on `threads` threads, less what it has `spent` before a pause), else the
-    first not yet measured (it may pause at the deadline), else None."""
+    one expected to finish in time (`expected_seconds` on `threads` threads: its own measured walls, else a guess
+    from its method's on other tasks; less what it has `spent` before a pause), else None. A run started on a
+    guess can still pause at the deadline; one guessed too long is not started, since a machine lent for a
+    sitting keeps no checkpoint."""
     if seconds_left is None:
         return 0 if queue else None
-    unmeasured = None
     for i, (_, spec) in enumerate(queue):
-        seconds, measured = expected_seconds(spec, walls, threads)
-        seconds -= (spent or {}).get(spec.label, 0.0)
-        if measured and seconds <= seconds_left:
+        seconds, _ = expected_seconds(spec, walls, threads)
+        if seconds - (spent or {}).get(spec.label, 0.0) <= seconds_left:
             return i
-        if not measured and unmeasured is None:
-            unmeasured = i
-    return unmeasured
+    return None
 
 
 def run_plan(
@@ -178,9 +177,9 @@ def run_plan(
 ) -> int:
     """Run the plan's missing runs (optionally only some tiers, 1-based); returns how many were trained.
 
-    `hours`: a deadline for this sitting (a session that ends, a machine lent for a while). Only runs measured
-    to finish before it are started, in plan order, then runs not yet measured; every run checkpoints and
-    pauses at the deadline (never a record cut short), so the queue ends on time and resumes later.
+    `hours`: a deadline for this sitting (a session that ends, a machine lent for a while). Only runs expected
+    to finish before it are started, in plan order (`pick_next`); every run checkpoints and pauses at the
+    deadline (never a record cut short), so the queue ends on time and resumes later.
     """
     check_threads(threads)
     cores = os.cpu_count() or 1
@@ -217,6 +216,10 @@ def _run_locked(plan: Plan, workers: int, threads: int, tiers: list[int] | None,
                 todo.append((tier.name, spec))
                 spent[spec.label] = _spent_seconds(loc.checkpoint)
     kind = _device_type(common.get("device"))
+    todo, held = _runnable_here(todo, common.get("device"))
+    if held:
+        log(f"plan: {len(held)} runs with routing_dtype=bfloat16 left for a machine with bf16 hardware (this "
+            f"device has none: its bf16 matmuls are emulated, ~10x slower), e.g. {held[0][1].label}")
     eta, guessed = estimate([s for _, s in todo], measured_walls(common["results_dir"], plan.profile, kind), workers,
                             threads, spent)
     until = "" if deadline is None else f"; until {time.strftime('%H:%M', time.localtime(deadline))}"
@@ -225,6 +228,7 @@ def _run_locked(plan: Plan, workers: int, threads: int, tiers: list[int] | None,
         f"{f' ({guessed} runs not yet measured for their task and method)' if guessed else ''}")
     kw = dict(common, profile=plan.profile, threads=threads, progress=False, log_every=LOG_EVERY)
     t0, done = time.time(), 0
+    submitted: dict[str, float] = {}  # when each run of this sitting was handed to a worker, by label
     with worker_pool(workers) as pool:
         pending: dict[Any, tuple[str, RunSpec]] = {}
         queue = list(todo)
@@ -238,9 +242,10 @@ def _run_locked(plan: Plan, workers: int, threads: int, tiers: list[int] | None,
                 name, spec = queue.pop(i)
                 budget = {} if left_s is None else {"time_budget": left_s}
                 pending[pool.submit(_run_spec, (spec, kw | budget))] = (name, spec)
+                submitted[spec.label] = time.time()
             if not pending:  # only under a deadline: no run left is expected to finish before it
                 left_s = max(0.0, (deadline or 0.0) - time.time())
-                log(f"deadline: {len(queue)} runs left, none measured to finish in the {_fmt_hours(left_s)} left "
+                log(f"deadline: {len(queue)} runs left, none expected to finish in the {_fmt_hours(left_s)} left "
                     f"(next: {queue[0][1].label}, ~{_fmt_hours(expected_seconds(queue[0][1], walls, threads)[0])}); stopping")
                 break
             finished, _ = wait(pending, return_when=FIRST_COMPLETED)
@@ -256,20 +261,31 @@ def _run_locked(plan: Plan, workers: int, threads: int, tiers: list[int] | None,
                     done += 1
                     line = f"{spec.label}: FAILED {type(err).__name__}: {err}"
                 left = [s for _, s in queue] + [s for _, s in pending.values()]
-                eta, guessed = estimate(left, walls, workers, threads)
+                now = time.time()
+                spent_now = spent | {s.label: spent.get(s.label, 0.0) + now - submitted[s.label]
+                                     for _, s in pending.values()}  # the runs still training count what is left
+                eta, guessed = estimate(left, walls, workers, threads, spent_now)
                 note = f", {guessed} of {len(left)} left not yet measured for their task and method" if guessed else ""
                 log(f"[{done}/{len(todo)}] tier {name} | {line} | elapsed {_fmt_hours(time.time() - t0)}, "
                     f"ETA ~{_fmt_hours(eta)}{note}")
     return done
 
 
+def _runnable_here(todo: list[tuple[str, RunSpec]], device: str | None
+                   ) -> tuple[list[tuple[str, RunSpec]], list[tuple[str, RunSpec]]]:
+    """`todo` split into the runs to train on this queue's device and the bfloat16-routing runs it must leave for
+    one with bf16 hardware (`native_bf16`)."""
+    def bf16(spec: RunSpec) -> bool:
+        return spec.overrides.get("routing_dtype") == "bfloat16"
+
+    if not any(bf16(s) for _, s in todo) or native_bf16(pick_device(device)):
+        return todo, []
+    return [t for t in todo if not bf16(t[1])], [t for t in todo if bf16(t[1])]
+
+
 def _device_type(device: str | None) -> str:
     """'cuda' or 'cpu': the kind of device a queue's runs will train on (CUDA when present, as `run` picks)."""
-    if device:
-        return str(device).split(":")[0]
-    import torch
-
-    return "cuda" if torch.cuda.is_available() else "cpu"
+    return pick_device(device).type
 
 
 def _spent_seconds(checkpoint: Path) -> float:

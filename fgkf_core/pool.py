@@ -26,12 +26,12 @@ def worker_init() -> None:
 
 @contextmanager
 def worker_pool(workers: int) -> Iterator[ProcessPoolExecutor]:
-    """A spawn-context pool of `workers` processes; on KeyboardInterrupt its workers are killed (not waited
-    for), queued runs are cancelled, and the interrupt propagates."""
+    """A spawn-context pool of `workers` processes; on KeyboardInterrupt (or any error of the parent) its workers
+    are killed (not waited for), queued runs are cancelled, and the exception propagates."""
     pool = ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("spawn"), initializer=worker_init)
     try:
         yield pool
-    except KeyboardInterrupt:
+    except BaseException:
         for proc in list(getattr(pool, "_processes", {}).values()):  # no public way to stop a running task
             proc.kill()
         pool.shutdown(wait=False, cancel_futures=True)

@@ -9,7 +9,6 @@ from __future__ import annotations
 import dataclasses
 import datetime as _dt
 import fcntl
-import gzip
 import hashlib
 import json
 import os
@@ -24,10 +23,10 @@ from typing import Any, Iterable, Iterator
 import torch
 
 from .config import KEY_NEUTRAL, Config, resolve
-from .data import EncodedSet, atomic_write_text
+from .data import EncodedSet, atomic_write_text, read_text_file
 from .denormals import flush_denormals
 from .hooks import CheckpointHook, Hook, LogHook, ProgressHook, TimeBudgetHook, remove_checkpoint
-from .identity import PACKAGE_ROOT, code_version, device_name, library_versions
+from .identity import PACKAGE_ROOT, bf16_warning, code_version, device_name, library_versions
 from .methods import BuildContext, Method, get_method
 from .pool import worker_pool
 from .prepare import Prepared, prepare, training_domains
@@ -216,6 +215,8 @@ def _train(
     random.seed(seed)
     torch.manual_seed(seed)
     dev = pick_device(device)
+    if cfg.routing_dtype == "bfloat16" and (warning := bf16_warning(dev)):
+        print(warning, file=sys.stderr, flush=True)
     data, prep, ctx = load_prepared(loc, method_obj, data_dir)
     torch.manual_seed(seed)
     system = method_obj.build(cfg, ctx)
@@ -273,12 +274,12 @@ def _jsonable(x: Any) -> Any:
 def _write_side_files(
     path: Path, prep: Prepared, test_pred: list[list[str]], method: Any, system: Any, dev: torch.device, batch_size: int
 ) -> dict[str, str]:
-    """Target test predictions (TSV) and, for relevance methods, per-token weights on test and train (JSON.gz)."""
+    """Target test predictions (TSV.gz) and, for relevance methods, per-token weights on test and train (JSON.gz)."""
     lines = []
     for s, pred in zip(prep.target_test.sentences, test_pred):
         lines.extend(f"{t}\t{g}\t{p}" for t, g, p in zip(s.tokens, s.tags, pred))
         lines.append("")
-    pred_path = path.with_suffix(".pred.tsv")
+    pred_path = path.with_suffix(".pred.tsv.gz")
     atomic_write_text(pred_path, "\n".join(lines) + "\n")
     files = {"predictions": pred_path.name}
     test_rel = relevance_outputs(method, system, prep.target_test, dev, batch_size)  # test is encoded whole already
@@ -287,13 +288,7 @@ def _write_side_files(
         whole_train = EncodedSet(prep.target_train.sentences, prep.encoder, None)
         rel = {"target_test": test_rel, "target_train": relevance_outputs(method, system, whole_train, dev, batch_size)}
         rel_path = path.with_suffix(".relevance.json.gz")
-        tmp = rel_path.with_name(f".{rel_path.name}.{os.getpid()}.tmp")
-        try:
-            with gzip.open(tmp, "wt", encoding="utf-8") as fh:
-                json.dump(rel, fh)
-            os.replace(tmp, rel_path)
-        finally:
-            tmp.unlink(missing_ok=True)
+        atomic_write_text(rel_path, json.dumps(rel))
         files["relevance"] = rel_path.name
     return files
 
@@ -375,5 +370,4 @@ def load_records(results_dir: str | Path | None = None, **where: Any) -> list[di
 def load_relevance(record: dict) -> dict:
     """The stored per-token relevance outputs of a run record."""
     path = Path(record["_path"]).parent / record["files"]["relevance"]
-    with gzip.open(path, "rt", encoding="utf-8") as fh:
-        return json.load(fh)
+    return json.loads(read_text_file(path))

@@ -109,8 +109,9 @@ def test_pick_next_starts_only_what_finishes_before_the_deadline():
     assert pick_next(queue, walls, None) == 0  # no deadline: plan order
     assert pick_next(queue, walls, 6000.0) == 0
     assert pick_next(queue, walls, 2000.0) == 1  # FGKF would not finish: the measured baseline that does
-    assert pick_next(queue, walls, 500.0) == 2  # nothing measured fits: the first run never measured
-    assert pick_next(queue[:2], walls, 500.0) is None
+    assert pick_next(queue, walls, 500.0) is None  # nothing fits, nal's guess included (all runs: 3,000 s)
+    assert pick_next([queue[0], queue[2]], walls, 3500.0) == 1  # nal never measured: guessed to fit, started
+    assert pick_next(queue, {}, 10.0) == 0  # nothing measured anywhere: plan order, to get a first measure
     assert pick_next([], walls, None) is None
 
 
@@ -182,17 +183,37 @@ def test_queue_with_a_deadline_skips_long_runs_and_pauses_the_rest(tmp_path, dat
                   "      - {tasks: [ner_en], methods: [fgkf], seeds: [1], overrides: {max_source_epochs: 50}}\n")
     res = tmp_path / "res"
     slow = res / "runs" / "ner_en" / "target_only" / "smoke-measured-s9.json"  # target_only measured at ~12 days
-    slow.parent.mkdir(parents=True)
-    slow.write_text(json.dumps({"task": "ner_en", "method": "target_only", "wall_seconds": 1e6, "config": {},
-                                "config_layers": {"overrides": {}}}))
+    fast = res / "runs" / "ner_en" / "fgkf" / "smoke-measured-s9.json"  # FGKF measured at 1 s (50 epochs: longer)
+    for path, method, wall in ((slow, "target_only", 1e6), (fast, "fgkf", 1.0)):
+        path.parent.mkdir(parents=True)
+        path.write_text(json.dumps({"task": "ner_en", "method": method, "wall_seconds": wall, "config": {},
+                                    "config_layers": {"overrides": {}}}))
     lines: list[str] = []
     trained = run_plan(plan, workers=1, log=lines.append, hours=3 / 3600, results_dir=res, data_dir=data_dir,
                        device="cpu")
     assert trained == 0
     assert "until" in lines[0]
-    assert "ner_en/fgkf/s1 max_source_epochs=50: paused at the deadline (time budget of" in lines[1]  # unmeasured: started, paused
-    assert lines[2].startswith("deadline: 1 runs left, none measured to finish") and "ner_en/target_only/s1," in lines[2]
-    assert len(lines) == 3 and sorted(p.name for p in (res / "runs").rglob("*.json")) == [slow.name]
+    assert "ner_en/fgkf/s1 max_source_epochs=50: paused at the deadline (time budget of" in lines[1]  # started, paused
+    assert lines[2].startswith("deadline: 1 runs left, none expected to finish") and "ner_en/target_only/s1," in lines[2]
+    assert len(lines) == 3 and sorted(p.name for p in (res / "runs").rglob("*.json")) == [fast.name, slow.name]
     assert any(p.name.endswith("-s1.pt") for p in (res / "checkpoints").rglob("*.pt"))  # resumable later
     with pytest.raises(ValueError, match="hours: expected a positive number of hours, got 0"):
         run_plan(plan, workers=1, hours=0, results_dir=res)
+
+
+def test_queue_leaves_bf16_runs_to_a_machine_with_bf16_hardware(tmp_path, data_dir, monkeypatch):
+    """On a CPU whose bf16 matmuls are emulated (~10x slower) the queue trains the float32 runs only, and says so."""
+    import fgkf_core.plan as plan_mod
+
+    plan = _write(tmp_path / "p.yaml", "profile: smoke\ntiers:\n  - name: one\n    groups:\n"
+                  "      - {tasks: [ner_en], methods: [fgkf], seeds: [1], overrides: {routing_dtype: bfloat16}}\n")
+    monkeypatch.setattr(plan_mod, "native_bf16", lambda dev: False)
+    lines: list[str] = []
+    assert run_plan(plan, workers=1, log=lines.append, results_dir=tmp_path / "res", data_dir=data_dir,
+                    device="cpu") == 0
+    assert lines[0].startswith("plan: 1 runs with routing_dtype=bfloat16 left for a machine with bf16 hardware")
+    assert "ner_en/fgkf/s1 routing_dtype=bfloat16" in lines[0] and "0 to train" in lines[1]
+    todo = [("one", RunSpec("a", "fgkf", 1, {"routing_dtype": "bfloat16"})), ("one", RunSpec("a", "fgkf", 1))]
+    assert plan_mod._runnable_here(todo, "cpu") == (todo[1:], todo[:1])
+    monkeypatch.setattr(plan_mod, "native_bf16", lambda dev: True)
+    assert plan_mod._runnable_here(todo, "cpu") == (todo, [])

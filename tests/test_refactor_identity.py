@@ -43,15 +43,16 @@ def _sha(data: bytes) -> str:
 
 
 def run_numbers(method: str, formulation: str, results_dir: Path) -> dict[str, Any]:
-    """One smoke run's numbers and side-file digests (the relevance file digested decompressed: gzip stores a time)."""
+    """One smoke run's numbers and side-file digests (digested decompressed: the gzip layer is not a number)."""
     import fgkf_core
+    from fgkf_core.data import read_text_file
     from fgkf_core.runs import record_path
 
     rec = fgkf_core.run(TASK, method, seed=1, profile="smoke", formulation=formulation, results_dir=results_dir,
                         progress=False, device="cpu", force=True)
     out = {k: rec[k] for k in RECORD_KEYS}
     path = record_path(results_dir, rec["task"], method, "smoke", rec["config_hash"], 1)
-    out["predictions_sha256"] = _sha((path.parent / rec["files"]["predictions"]).read_bytes())
+    out["predictions_sha256"] = _sha(read_text_file(path.parent / rec["files"]["predictions"]).encode("utf-8"))
     if "relevance" in rec["files"]:
         with gzip.open(path.parent / rec["files"]["relevance"], "rb") as fh:
             out["relevance_sha256"] = _sha(fh.read())

@@ -182,6 +182,21 @@ def test_ctrl_c_stops_a_parallel_sweep_as_a_whole(tmp_path, data_dir):
     assert alive == [], alive  # no worker outlived the interrupt
 
 
+def test_an_error_in_the_parent_kills_the_workers_at_once():
+    """A queue that fails (not only Ctrl-C) does not wait at exit for its workers' runs to end."""
+    from fgkf_core.pool import worker_pool
+
+    started = time.time()
+    with pytest.raises(RuntimeError, match="parent failed"):
+        with worker_pool(1) as pool:
+            running = pool.submit(time.sleep, 120)  # a run that would outlive the parent's error
+            while not running.running():
+                time.sleep(0.05)
+            raise RuntimeError("parent failed")
+    assert running.exception(timeout=10) is not None  # its worker was killed, not waited for
+    assert time.time() - started < 60
+
+
 # ----------------------------------------------------------------------------- damaged state
 
 
@@ -313,6 +328,32 @@ def test_records_name_the_processor_model_and_its_kernel_features():
     assert cpu_model("model name : Old CPU\nflags : fpu sse2\n").startswith("Old CPU (")
     assert "avx" not in cpu_model("model name : Old CPU\nflags : fpu sse2\n")
     assert "model name" not in cpu_model("")  # no /proc/cpuinfo: the architecture
+
+
+def test_bf16_counts_as_native_only_with_bf16_hardware(monkeypatch):
+    import torch
+
+    from fgkf_core import identity
+    from fgkf_core.identity import native_bf16
+
+    cpu = torch.device("cpu")
+    assert native_bf16(cpu, "model name\t: AMD EPYC\nflags\t\t: fpu avx2 avx512f avx512_bf16\n")
+    assert native_bf16(cpu, "model name\t: Intel Xeon\nflags\t\t: fpu avx512f amx_bf16 amx_tile\n")
+    assert not native_bf16(cpu, "model name\t: AMD EPYC\nflags\t\t: fpu avx avx2 fma\n")  # emulated: 15x slower
+    assert not native_bf16(cpu, "")
+    monkeypatch.setattr(identity, "native_bf16", lambda dev: False)
+    assert "has no avx512_bf16 or amx_bf16" in identity.bf16_warning(cpu)
+    monkeypatch.setattr(identity, "native_bf16", lambda dev: True)
+    assert identity.bf16_warning(cpu) is None
+
+
+def test_a_bf16_run_on_a_cpu_without_bf16_hardware_warns_before_training(tmp_path, data_dir, capsys, monkeypatch):
+    import fgkf_core.runs as runs_mod
+
+    monkeypatch.setattr(runs_mod, "bf16_warning", lambda dev: "warning: routing_dtype=bfloat16 on cpu:X")
+    runs_mod.run("ner_en", "fgkf", 1, "smoke", data_dir=data_dir, results_dir=tmp_path, device="cpu", progress=False,
+                 routing_dtype="bfloat16")
+    assert "warning: routing_dtype=bfloat16 on cpu:X" in capsys.readouterr().err
 
 
 def test_a_run_resumed_on_other_threads_says_so(tmp_path, capsys):

@@ -11,6 +11,7 @@ import pytest
 import fgkf_core
 from fgkf_core import runs as runs_mod
 from fgkf_core.config import Config, resolve
+from fgkf_core.data import read_text_file
 from fgkf_core.runs import RunSpec, load_records, load_relevance, sweep
 from fgkf_core.methods import METHODS
 from fgkf_core.tasks import custom_task
@@ -78,7 +79,8 @@ def test_side_files(record, results):
     path = _path(results)
     files = record["files"]
     pred = path.parent / files["predictions"]
-    blocks = [b for b in pred.read_text(encoding="utf-8").split("\n\n") if b.strip()]
+    assert pred.name.endswith(".pred.tsv.gz") and pred.read_bytes()[:2] == b"\x1f\x8b"  # gzipped (weibo: 2.5 MB plain)
+    blocks = [b for b in read_text_file(pred).split("\n\n") if b.strip()]
     assert len(blocks) == 100  # one per test sentence
     for block in blocks:
         for line in block.split("\n"):
@@ -149,7 +151,7 @@ def test_failure_mid_training_leaves_no_record_then_resumes(record, tmp_path, mo
         fgkf_core.run(task="ner_en", method="fgkf", seed=1, profile="smoke", results_dir=tmp_path, progress=False,
                       device="cpu")
     monkeypatch.undo()
-    assert not list(tmp_path.rglob("*.pred.tsv")) and not (tmp_path / "runs").exists()  # no record, no side file
+    assert not list(tmp_path.rglob("*.pred.tsv*")) and not (tmp_path / "runs").exists()  # no record, no side file
     assert not [p for p in tmp_path.rglob("*") if p.name.endswith(".tmp")]
     checkpoints = list((tmp_path / "checkpoints").rglob("*.pt"))
     assert len(checkpoints) == 1  # what a later call resumes from

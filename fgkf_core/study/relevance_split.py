@@ -10,6 +10,7 @@ from typing import Any, Iterable, Mapping, Sequence
 import numpy as np
 import pandas as pd
 
+from ..data import read_text_file
 from ..metrics import bio_chunks, bmes_words
 from ..runs import load_relevance
 from ..scoring import COUNT_METRICS
@@ -23,7 +24,7 @@ def load_predictions(record: dict) -> list[tuple[list[str], list[str], list[str]
     """The run's target test (tokens, gold tags, predicted tags), one triple per sentence, in test order."""
     path = Path(record["_path"]).parent / record["files"]["predictions"]
     out, cur = [], ([], [], [])
-    for line in path.read_text(encoding="utf-8").split("\n"):
+    for line in read_text_file(path).split("\n"):
         if not line:
             if cur[0]:
                 out.append(cur)
