@@ -7,38 +7,19 @@ capsule layer's elementwise work drops to a few passes over [B, T, N*D] (see `be
 """
 from __future__ import annotations
 
-import os
-import platform
-import sys
-from pathlib import Path
 from types import ModuleType
 
 import torch
 
-SOURCE = Path(__file__).parent / "csrc" / "routing.cpp"
+from .cext import CSRC, build
+
+SOURCE = CSRC / "routing.cpp"
 EPS = 1e-9  # relevance.squash's epsilon
-_ext: ModuleType | None = None
 
 
 def extension() -> ModuleType:
     """The compiled kernel module (built on first call; a clear error where no C++ toolchain is found)."""
-    global _ext
-    if _ext is None:
-        from torch.utils.cpp_extension import load
-
-        # pip's ninja lives beside this interpreter; put it on PATH for the build
-        os.environ["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"
-        os.environ.setdefault("MAX_JOBS", "1")  # one compile job beside training
-        # x86-64-v3 (AVX2, FMA): the same instructions, hence the same numbers, on every recent x86 CPU
-        flags = ["-O3", "-fopenmp-simd"] + (["-march=x86-64-v3"] if platform.machine() == "x86_64" else [])
-        try:
-            _ext = load(name="fgkf_fused_routing", sources=[str(SOURCE)], extra_cflags=flags, verbose=False)
-        except (OSError, RuntimeError) as err:
-            raise RuntimeError(
-                f"cannot build the fused routing kernel {SOURCE} ({type(err).__name__}: {str(err).splitlines()[0]}); "
-                "it needs a C++ compiler and ninja (pip install ninja), or set compile_routing=false"
-            ) from None
-    return _ext
+    return build("fgkf_fused_routing", SOURCE.name, "set compile_routing=false")
 
 
 class Workspace:

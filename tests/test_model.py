@@ -461,3 +461,23 @@ def test_flush_denormals_sets_and_restores_the_thread_mode():
             assert not flushing()
         assert flushing()
     assert not flushing()
+
+
+def test_flush_denormals_reaches_every_intra_op_thread():
+    """torch.set_flush_denormal alone leaves the OpenMP workers started before it unflushed (half of a 2-thread
+    elementwise op's denormals survived); the context sets and restores every thread."""
+    from fgkf_core.denormals import _set_mode, flush_denormals, flushing_all_threads
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        assert _set_mode(False) and not flushing_all_threads()  # the 2-thread pool, every thread unflushed
+        torch.set_flush_denormal(True)
+        partial = flushing_all_threads()
+        torch.set_flush_denormal(False)
+        assert not partial  # the worker thread kept its mode
+        with flush_denormals(True):
+            assert flushing_all_threads()
+        assert not flushing_all_threads()
+    finally:
+        torch.set_num_threads(threads)
