@@ -134,3 +134,65 @@ def test_capsule_layer_takes_the_bf16_fused_kernel_when_asked():
     h, mask = torch.randn(3, 5, 10), torch.arange(5)[None, :] < torch.tensor([[5], [2], [4]])
     out = layer(h, mask)
     assert out.grad_fn.name() == "FusedCapsulesBackward" and torch.bfloat16 in layer.workspace.buffers
+
+
+def test_build_folder_is_per_interpreter_flags_and_source(tmp_path, monkeypatch):
+    """Two checkouts (two venvs) or two flag sets never share, hence never rebuild over, one build folder."""
+    from fgkf_core import cext
+
+    src = tmp_path / "k.cpp"
+    src.write_text("int f() { return 1; }\n")
+    base = cext.build_dir("k", src, ["-O3"], root=tmp_path)
+    assert base.parent == tmp_path / "fgkf" and base.name.startswith("k-")
+    assert cext.build_dir("k", src, ["-O3"], root=tmp_path) == base
+    assert cext.build_dir("k", src, ["-O2"], root=tmp_path) != base
+    monkeypatch.setattr(cext.sys, "prefix", "/another/venv")
+    assert cext.build_dir("k", src, ["-O3"], root=tmp_path) != base
+    monkeypatch.undo()
+    src.write_text("int f() { return 2; }\n")
+    assert cext.build_dir("k", src, ["-O3"], root=tmp_path) != base
+
+
+def test_a_build_killed_midway_leaves_no_lock_that_blocks_the_next(tmp_path):
+    """torch waits forever on the lock file a killed build leaves; our flock dies with its process, and whoever
+    takes it next clears torch's leftover lock and builds."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from fgkf_core import cext
+
+    child = subprocess.Popen(
+        [sys.executable, "-c", "import sys, time\nfrom pathlib import Path\nfrom fgkf_core.cext import build_lock\n"
+         "with build_lock(Path(sys.argv[1])):\n    (Path(sys.argv[1]) / 'lock').touch(); print('in', flush=True)"
+         "; time.sleep(60)", str(tmp_path)], stdout=subprocess.PIPE, text=True)
+    assert child.stdout.readline().strip() == "in"  # the child builds: holds the flock, torch's lock is there
+    child.send_signal(signal.SIGKILL)
+    child.wait(10)
+    assert (tmp_path / "lock").exists()
+    start = time.monotonic()
+    with pytest.warns(UserWarning, match="stale build lock"):
+        with cext.build_lock(tmp_path):
+            assert not (tmp_path / "lock").exists()
+    assert time.monotonic() - start < 5
+
+
+def test_a_live_build_is_waited_for_not_broken_into(tmp_path):
+    """While another process holds the build lock (it is compiling), a second one waits until it is done."""
+    import subprocess
+    import sys
+    import time
+
+    from fgkf_core import cext
+
+    child = subprocess.Popen(
+        [sys.executable, "-c", "import sys, time\nfrom pathlib import Path\nfrom fgkf_core.cext import build_lock\n"
+         "with build_lock(Path(sys.argv[1])):\n    (Path(sys.argv[1]) / 'lock').touch(); print('in', flush=True)"
+         "; time.sleep(1.5); (Path(sys.argv[1]) / 'lock').unlink()", str(tmp_path)], stdout=subprocess.PIPE, text=True)
+    assert child.stdout.readline().strip() == "in"
+    start = time.monotonic()
+    with cext.build_lock(tmp_path):  # no stale-lock warning: the child removed its lock before letting go
+        waited = time.monotonic() - start
+    assert child.wait(10) == 0
+    assert waited > 1.0
