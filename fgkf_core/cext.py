@@ -35,16 +35,13 @@ def build_lock(folder: Path) -> Iterator[None]:
     torch's own lock file, which a killed build leaves behind and on which torch would wait forever: while we
     hold the flock, no live build of ours can own it."""
     folder.mkdir(parents=True, exist_ok=True)
-    with open(folder / "fgkf-build.flock", "a") as handle:
+    with open(folder / "fgkf-build.flock", "a") as handle:  # closing it releases the flock
         fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            stale = folder / "lock"
-            if stale.exists():
-                warnings.warn(f"removing stale build lock {stale} (left by a build that did not finish)", stacklevel=3)
-                stale.unlink(missing_ok=True)
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
+        stale = folder / "lock"
+        if stale.exists():
+            warnings.warn(f"removing stale build lock {stale} (left by a build that did not finish)", stacklevel=3)
+            stale.unlink(missing_ok=True)
+        yield
 
 
 def build(name: str, source: str, fallback: str, cflags: tuple[str, ...] = ()) -> ModuleType:

@@ -2,10 +2,16 @@
 float32 at paper-like sizes), its tanh's accuracy, its refusals, and CapsuleRouting's use of it."""
 from __future__ import annotations
 
+import signal
+import subprocess
+import sys
+import time
+
 import pytest
 import torch
 import torch.nn.functional as F
 
+from fgkf_core import cext
 from fgkf_core.fused_routing import Workspace, extension, fused_capsules
 from fgkf_core.relevance import CapsuleRouting, route
 
@@ -138,8 +144,6 @@ def test_capsule_layer_takes_the_bf16_fused_kernel_when_asked():
 
 def test_build_folder_is_per_interpreter_flags_and_source(tmp_path, monkeypatch):
     """Two checkouts (two venvs) or two flag sets never share, hence never rebuild over, one build folder."""
-    from fgkf_core import cext
-
     src = tmp_path / "k.cpp"
     src.write_text("int f() { return 1; }\n")
     base = cext.build_dir("k", src, ["-O3"], root=tmp_path)
@@ -153,21 +157,21 @@ def test_build_folder_is_per_interpreter_flags_and_source(tmp_path, monkeypatch)
     assert cext.build_dir("k", src, ["-O3"], root=tmp_path) != base
 
 
+def _child_holding_the_build_lock(folder, then: str) -> subprocess.Popen:
+    """A process that takes the build lock, creates torch's lock file as a build does, then runs `then`; it has
+    the lock once its first output line reads "in"."""
+    code = ("import sys, time\nfrom pathlib import Path\nfrom fgkf_core.cext import build_lock\n"
+            "with build_lock(Path(sys.argv[1])):\n    (Path(sys.argv[1]) / 'lock').touch(); print('in', flush=True); "
+            + then)
+    child = subprocess.Popen([sys.executable, "-c", code, str(folder)], stdout=subprocess.PIPE, text=True)
+    assert child.stdout.readline().strip() == "in"
+    return child
+
+
 def test_a_build_killed_midway_leaves_no_lock_that_blocks_the_next(tmp_path):
     """torch waits forever on the lock file a killed build leaves; our flock dies with its process, and whoever
     takes it next clears torch's leftover lock and builds."""
-    import signal
-    import subprocess
-    import sys
-    import time
-
-    from fgkf_core import cext
-
-    child = subprocess.Popen(
-        [sys.executable, "-c", "import sys, time\nfrom pathlib import Path\nfrom fgkf_core.cext import build_lock\n"
-         "with build_lock(Path(sys.argv[1])):\n    (Path(sys.argv[1]) / 'lock').touch(); print('in', flush=True)"
-         "; time.sleep(60)", str(tmp_path)], stdout=subprocess.PIPE, text=True)
-    assert child.stdout.readline().strip() == "in"  # the child builds: holds the flock, torch's lock is there
+    child = _child_holding_the_build_lock(tmp_path, "time.sleep(60)")
     child.send_signal(signal.SIGKILL)
     child.wait(10)
     assert (tmp_path / "lock").exists()
@@ -180,17 +184,7 @@ def test_a_build_killed_midway_leaves_no_lock_that_blocks_the_next(tmp_path):
 
 def test_a_live_build_is_waited_for_not_broken_into(tmp_path):
     """While another process holds the build lock (it is compiling), a second one waits until it is done."""
-    import subprocess
-    import sys
-    import time
-
-    from fgkf_core import cext
-
-    child = subprocess.Popen(
-        [sys.executable, "-c", "import sys, time\nfrom pathlib import Path\nfrom fgkf_core.cext import build_lock\n"
-         "with build_lock(Path(sys.argv[1])):\n    (Path(sys.argv[1]) / 'lock').touch(); print('in', flush=True)"
-         "; time.sleep(1.5); (Path(sys.argv[1]) / 'lock').unlink()", str(tmp_path)], stdout=subprocess.PIPE, text=True)
-    assert child.stdout.readline().strip() == "in"
+    child = _child_holding_the_build_lock(tmp_path, "time.sleep(1.5); (Path(sys.argv[1]) / 'lock').unlink()")
     start = time.monotonic()
     with cext.build_lock(tmp_path):  # no stale-lock warning: the child removed its lock before letting go
         waited = time.monotonic() - start
