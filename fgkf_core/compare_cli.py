@@ -94,8 +94,15 @@ def format_comparison(res: Comparison, a: Variant, b: Variant, paper: tuple[floa
         f"B = {b.label}: {res.n_b} seed(s), {res.mean_b:.2f} ± {std(res.std_b)}",
         f"Δ (B − A) = {t.delta:+.2f}  95% CI [{t.ci_low:+.2f}, {t.ci_high:+.2f}]  p = {t.p_value:.3g}"
         f"  (paired bootstrap over sentences, {t.n_draws} draws, seeds pooled; SE {t.se:.2f})",
-        f"MDE at 80% power (α = 0.05): {res.mde:.2f}",
     ]
+    s = res.seeds
+    if s is None:
+        lines.append("with the seed spread: n/a (a side has one seed); the verdict reads the bootstrap CI")
+    else:
+        lines.append(f"with the seed spread: 95% CI [{s.ci_low:+.2f}, {s.ci_high:+.2f}]  p = {s.p_value:.3g}"
+                     f"  (SE {s.se:.2f}: seeds {s.se_seeds:.2f}, sentences {t.se:.2f}; t, {s.df:.1f} df); "
+                     "the verdict reads this")
+    lines.append(f"MDE at 80% power (α = 0.05, on the SE the verdict reads): {res.mde:.2f}")
     if paper is None:
         lines.append("paper Δ: none (only plain Table 3 methods and Table 7 ablations have one)")
     else:

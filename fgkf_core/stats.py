@@ -2,6 +2,7 @@
 
 * `paired_bootstrap`: resample test sentences (the same indices for both systems), re-score from per-sentence
   sufficient statistics, and report Δ = score(B) − score(A) with its percentile CI, p-value and SE;
+* `seed_interval`: Δ's CI with the spread between training seeds added (what a verdict reads);
 * `minimum_detectable_effect`: the smallest |Δ| a two-sided test at level α detects with the given power;
 * `compare` / `verdict`: the above from run records, and the study's reading of it against the paper's Δ.
 
@@ -9,16 +10,19 @@ Several seeds of one system are pooled by averaging their per-sentence counts, s
 "mean system" per side (its score is the score of the mean counts, close to but not exactly the mean score).
 The resampled sums are taken over whole counts and divided by the seed count afterwards: sums of integers
 in float64 are exact in any order, so the draws (and p) do not depend on the BLAS or processor.
-The CI is over test sentences only: it does not include the spread between training seeds (reported beside it).
+The bootstrap CI is over test sentences only. A claim is about a training procedure, so a verdict reads
+`seed_interval`: the same Δ with SE² = SE_sentences² + Σ s_i² / n_i (s_i the std over seeds of each system Δ reads,
+n_i its seeds) and a Student t interval with Welch–Satterthwaite degrees of freedom. With 3 seeds a side this is
+usually the wider of the two; the seed term, measured on one test set, slightly over-counts (conservative).
 """
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from statistics import NormalDist
 
 import numpy as np
 
+from . import student_t
 from .scoring import COUNT_METRICS, count_metric, record_sentences, sentence_counts
 from .tasks import get_task
 
@@ -134,13 +138,49 @@ def bootstrap_se(counts: np.ndarray, metric: str, n_draws: int = 1000, seed: int
     return float(_score_fn(metric)(totals).std(ddof=1))
 
 
-def minimum_detectable_effect(se: float, alpha: float = 0.05, power: float = 0.8) -> float:
-    """MDE = (z_{1−α/2} + z_power) · se: the true |Δ| a two-sided level-α test detects with probability
-    `power` (normal approximation; 2.80 · se at α = 0.05, power = 0.8). `se` is the SE of the difference."""
+def minimum_detectable_effect(se: float, alpha: float = 0.05, power: float = 0.8, df: float = math.inf) -> float:
+    """MDE = (q_{1−α/2} + q_power) · se: the true |Δ| a two-sided level-α test detects with probability
+    `power`, q the quantiles of Student t with `df` degrees of freedom (default: the normal, 2.80 · se at
+    α = 0.05, power = 0.8). `se` is the SE of the difference."""
     if not (0 < alpha < 1 and 0 < power < 1):
         raise ValueError(f"expected 0 < alpha < 1 and 0 < power < 1, got alpha={alpha}, power={power}")
-    z = NormalDist().inv_cdf
-    return (z(1 - alpha / 2) + z(power)) * se
+    return (student_t.quantile(1 - alpha / 2, df) + student_t.quantile(power, df)) * se
+
+
+@dataclass(frozen=True)
+class SeedInterval:
+    """Δ's 95% CI and two-sided p with the spread between training seeds added to the test-sentence sampling
+    (see the module docstring): Student t with `df` Welch–Satterthwaite degrees of freedom."""
+
+    se: float  # √(SE_sentences² + Σ s_i² / n_i)
+    se_seeds: float  # √(Σ s_i² / n_i), the seed part alone
+    df: float  # math.inf when every system's seeds agree exactly
+    ci_low: float
+    ci_high: float
+    p_value: float
+
+    @property
+    def excludes_zero(self) -> bool:
+        return self.ci_low > 0 or self.ci_high < 0
+
+
+def seed_interval(delta: float, se_sentences: float, seed_scores: list[np.ndarray]) -> SeedInterval | None:
+    """`SeedInterval` of Δ, a ± combination of the mean scores of the systems in `seed_scores` (each one's
+    per-seed scores); None when a system has fewer than 2 seeds (its spread is unknown)."""
+    scores = [np.asarray(s, dtype=float) for s in seed_scores]
+    if not scores or min(len(s) for s in scores) < 2:
+        return None
+    parts = [float(np.var(s, ddof=1)) / len(s) for s in scores]  # s_i² / n_i
+    seed_var = sum(parts)
+    var = se_sentences ** 2 + seed_var
+    welch = sum(v * v / (len(s) - 1) for v, s in zip(parts, scores))
+    df = var * var / welch if welch > 0 else math.inf  # the sentence part has ~n_sentences df: counts as ∞
+    se = math.sqrt(var)
+    if se == 0:
+        return SeedInterval(0.0, 0.0, df, delta, delta, 1.0 if delta == 0 else 0.0)
+    half = student_t.quantile(0.975, df) * se
+    p = 2 * (1 - student_t.cdf(abs(delta) / se, df))
+    return SeedInterval(se, math.sqrt(seed_var), df, delta - half, delta + half, min(1.0, p))
 
 
 # ----------------------------------------------------------------------------- from run records
@@ -158,7 +198,13 @@ class Comparison:
     mean_b: float
     std_b: float
     test: BootstrapResult  # on seed-pooled counts
-    mde: float  # at α = 0.05 and 80% power, from test.se
+    mde: float  # at α = 0.05 and 80% power, from seeds.se (t, seeds.df) when defined, else from test.se (normal)
+    seeds: SeedInterval | None = None  # None when a system has one seed
+
+    def interval(self) -> tuple[float, float, float]:
+        """(CI low, CI high, p) a verdict reads: the seed-aware interval when defined, else the bootstrap's."""
+        t = self.seeds or self.test
+        return t.ci_low, t.ci_high, t.p_value
 
 
 def record_counts(records: list[dict], scoring: str, side: str) -> tuple[np.ndarray, list[list[str]], str, str]:
@@ -189,18 +235,23 @@ def compare_counts(
     `paired_bootstrap`); its seed count is the smaller of the two and its seed std is not defined (NaN)."""
     score = _score_fn(count_name)
     std = lambda x: float(np.std(x, ddof=1)) if len(x) > 1 else math.nan  # noqa: E731
+    per_seed = lambda c: score(np.asarray(c, dtype=float).sum(1))  # noqa: E731 - [seeds] scores of one system
 
     def seeds(counts: np.ndarray, base: np.ndarray | None) -> tuple[int, float, float]:
-        own = score(np.asarray(counts, dtype=float).sum(1))
+        own = per_seed(counts)
         if base is None:
             return len(own), float(np.mean(own)), std(own)
-        other = score(np.asarray(base, dtype=float).sum(1))
+        other = per_seed(base)
         return min(len(own), len(other)), float(np.mean(own) - np.mean(other)), math.nan
 
     (n_a, mean_a, std_a), (n_b, mean_b, std_b) = seeds(counts_a, a_base), seeds(counts_b, b_base)
     test = paired_bootstrap(counts_a, counts_b, count_name, n_draws, seed, a_base, b_base)
-    return Comparison(task, metric, scoring, n_a, n_b, mean_a, std_a, mean_b, std_b, test,
-                      minimum_detectable_effect(test.se))
+    systems = [c for c in (counts_a, counts_b, a_base, b_base) if c is not None]
+    both = None  # a system given without its seed axis ([n, k]) has no known spread
+    if all(np.ndim(c) == 3 for c in systems):
+        both = seed_interval(test.delta, test.se, [per_seed(c) for c in systems])
+    mde = minimum_detectable_effect(both.se, df=both.df) if both else minimum_detectable_effect(test.se)
+    return Comparison(task, metric, scoring, n_a, n_b, mean_a, std_a, mean_b, std_b, test, mde, both)
 
 
 def compare(
@@ -216,7 +267,8 @@ def compare(
 
 def verdict(delta_paper: float, result: Comparison, comparable: bool = True, reason: str = "",
             direction_only: bool = False) -> str:
-    """The study's reading of `result` against the paper's Δ (B − A): "reproduced" (same sign, CI excludes 0),
+    """The study's reading of `result` against the paper's Δ (B − A), on `result.interval()` (seeds and test
+    sentences; the bootstrap's CI where a side has one seed): "reproduced" (same sign, CI excludes 0),
     "contradicted" (opposite sign, CI excludes 0), "inconclusive" (CI includes 0; "(underpowered)" when the
     MDE exceeds |Δ_paper|), "inconclusive (n<3)" with fewer than 3 seeds a side, or "not comparable (reason)".
 
@@ -228,7 +280,8 @@ def verdict(delta_paper: float, result: Comparison, comparable: bool = True, rea
         raise ValueError(f"delta_paper must be a finite non-zero difference, got {delta_paper}")
     if min(result.n_a, result.n_b) < 3:
         return "inconclusive (n<3)"
-    if not result.test.excludes_zero:
+    low, high, _ = result.interval()
+    if low <= 0 <= high:
         underpowered = not direction_only and result.mde > abs(delta_paper)
         return "inconclusive (underpowered)" if underpowered else "inconclusive"
-    return "reproduced" if (result.test.ci_low > 0) == (delta_paper > 0) else "contradicted"
+    return "reproduced" if (low > 0) == (delta_paper > 0) else "contradicted"

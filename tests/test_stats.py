@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 
 from fgkf_core.stats import (
-    BootstrapResult, Comparison, bootstrap_se, minimum_detectable_effect, paired_bootstrap, verdict,
+    BootstrapResult, Comparison, SeedInterval, bootstrap_se, compare_counts, minimum_detectable_effect,
+    paired_bootstrap, seed_interval, verdict,
 )
 
 
@@ -120,6 +121,7 @@ def test_bad_inputs_say_what_was_expected():
 def test_mde_formula_against_hand_computed_values():
     assert minimum_detectable_effect(1.0) == pytest.approx(1.959964 + 0.841621, abs=1e-6)
     assert minimum_detectable_effect(0.5, alpha=0.01, power=0.9) == pytest.approx(0.5 * (2.575829 + 1.281552), abs=1e-6)
+    assert minimum_detectable_effect(1.0, df=4) == pytest.approx(2.776445 + 0.940965, abs=1e-5)  # t quantiles
     with pytest.raises(ValueError, match="0 < power < 1"):
         minimum_detectable_effect(1.0, power=1.0)
 
@@ -131,9 +133,10 @@ def test_single_system_se_matches_the_binomial_se():
     assert se == pytest.approx(100 * math.sqrt(0.25 / 400), rel=0.1)  # 2.5 points
 
 
-def result(ci: tuple[float, float], mde: float = 1.0, n: int = 3) -> Comparison:
+def result(ci: tuple[float, float], mde: float = 1.0, n: int = 3, seeds: tuple[float, float] | None = None) -> Comparison:
     test = BootstrapResult(50.0, 50.0 + sum(ci) / 2, sum(ci) / 2, ci[0], ci[1], 0.5, mde / 2.8, 1000, 100)
-    return Comparison("ner_en", "entity_f1", "standard", n, n, 50.0, 1.0, 51.0, 1.0, test, mde)
+    both = None if seeds is None else SeedInterval(1.0, 0.5, 5.0, seeds[0], seeds[1], 0.5)
+    return Comparison("ner_en", "entity_f1", "standard", n, n, 50.0, 1.0, 51.0, 1.0, test, mde, both)
 
 
 @pytest.mark.parametrize("paper, res, expected", [
@@ -143,6 +146,9 @@ def result(ci: tuple[float, float], mde: float = 1.0, n: int = 3) -> Comparison:
     (+1.5, result((-0.5, 2.0), mde=1.0), "inconclusive"),
     (+1.5, result((-0.5, 2.0), mde=2.0), "inconclusive (underpowered)"),
     (+1.5, result((0.5, 2.0), n=2), "inconclusive (n<3)"),
+    (+1.5, result((0.5, 2.0), seeds=(-0.2, 2.7)), "inconclusive"),  # the seed-aware interval decides
+    (+1.5, result((-2.0, -0.5), seeds=(-2.7, 0.2)), "inconclusive"),
+    (+1.5, result((0.5, 2.0), seeds=(0.1, 2.4)), "reproduced"),
 ])
 def test_verdict_rules(paper, res, expected):
     assert verdict(paper, res) == expected
@@ -154,3 +160,48 @@ def test_verdict_not_comparable_and_bad_paper_delta():
     )
     with pytest.raises(ValueError, match="non-zero"):
         verdict(0.0, result((0.5, 2.0)))
+
+
+def test_seed_interval_welch_degrees_of_freedom_and_width_by_hand():
+    a, b = np.array([1.0, 2.0, 3.0]), np.array([4.0, 5.0, 6.0])  # std 1 each, 3 seeds: seed var 1/3 + 1/3
+    res = seed_interval(3.0, 0.0, [a, b])
+    assert res.df == pytest.approx(4.0)  # (2/3)^2 / (2 * (1/3)^2 / 2)
+    assert res.se == pytest.approx(math.sqrt(2 / 3)) and res.se_seeds == res.se
+    assert (res.ci_low, res.ci_high) == pytest.approx((3.0 - 2.776445 * res.se, 3.0 + 2.776445 * res.se), abs=1e-5)
+    with_sentences = seed_interval(3.0, 1.0, [a, b])  # adds SE_sentences² = 1 to the variance, more df
+    assert with_sentences.se == pytest.approx(math.sqrt(1 + 2 / 3))
+    assert with_sentences.df == pytest.approx((5 / 3) ** 2 / (1 / 9))
+    assert seed_interval(3.0, 1.0, [a, b[:1]]) is None  # one seed: its spread is unknown
+
+
+def test_seed_interval_without_seed_spread_is_the_normal_interval():
+    same = np.array([90.0, 90.0, 90.0])
+    res = seed_interval(0.5, 0.2, [same, same + 0.5])
+    assert res.df == math.inf and res.se == pytest.approx(0.2)
+    assert (res.ci_low, res.ci_high) == pytest.approx((0.5 - 1.959964 * 0.2, 0.5 + 1.959964 * 0.2), abs=1e-6)
+    assert res.p_value == pytest.approx(2 * (1 - 0.99379), abs=1e-4)  # z = 2.5
+
+
+def test_a_gain_within_the_seed_spread_is_not_decided():
+    """B is 2 accuracy points better on the pooled counts, decided over sentences alone (10,000 of them), but its
+    seeds scatter by ±5 points: with the seed spread added the CI includes 0 and the verdict is inconclusive."""
+    n = 10_000
+
+    def seeds(rates: tuple[float, ...]) -> np.ndarray:
+        out = []
+        for r in rates:
+            c = np.zeros(n)
+            c[: round(r * n)] = 1
+            out.append(accuracy_counts(c))
+        return np.stack(out)  # [seeds, n, 2]
+
+    a, b = seeds((0.50, 0.50, 0.50)), seeds((0.47, 0.52, 0.57))
+    res = compare_counts("pos_en", "accuracy", "standard", "accuracy", a, b, n_draws=500, seed=0)
+    assert res.test.delta == pytest.approx(2.0) and res.test.excludes_zero  # sentences alone: decided
+    assert res.seeds.df == pytest.approx(2.0, abs=0.05)  # the seed variance is all B's (3 seeds: 2 df), plus a little
+    assert res.seeds.ci_low < 0 < res.seeds.ci_high and res.interval() == (
+        res.seeds.ci_low, res.seeds.ci_high, res.seeds.p_value)
+    assert res.mde == pytest.approx(minimum_detectable_effect(res.seeds.se, df=res.seeds.df))
+    assert verdict(+2.0, res) == "inconclusive (underpowered)"
+    steady = compare_counts("pos_en", "accuracy", "standard", "accuracy", a, seeds((0.52, 0.52, 0.52)), 500, 0)
+    assert steady.seeds.df == math.inf and verdict(+2.0, steady) == "reproduced"

@@ -113,3 +113,18 @@ def test_a_record_without_a_later_key_matches_only_its_neutral_value():
     assert study.Variant("main", "target_only").matches(old)
     assert study.Variant("s2019", "target_only", {"split_seed": 2019}).matches(old)
     assert not study.Variant("s3", "target_only", {"split_seed": 3}).matches(old)
+
+
+def test_a_gain_the_seeds_do_not_agree_on_is_inconclusive(tmp_path):
+    """FGKF's three seeds find 40, 70 and 100 of the 100 entities (basicKD 50 each): over test sentences alone
+    the pooled gain is decided, but the seeds scatter more than the gain, so the verdict's CI includes 0."""
+    for s, found in zip((1, 2, 3), (40, 70, 100)):
+        write_record(tmp_path, "ner_en", "basic_kd", s, range(50))
+        write_record(tmp_path, "ner_en", "fgkf", s, range(found))
+    j = judged(tmp_path)
+    assert j.result.test.excludes_zero and not j.result.seeds.excludes_zero
+    assert j.verdict == "inconclusive (underpowered)"  # and its MDE exceeds the paper's +1.66
+    row = study.claims_table([j]).iloc[0]
+    low, high = (float(x) for x in row["ours: Δ [95% CI]"].split("[")[1].rstrip("]").split(","))
+    assert low < 0 < high  # the table shows the interval the verdict read...
+    assert row["CI, sentences only"] == j.sentences_only() and float(j.sentences_only()[1:].split(",")[0]) > 0

@@ -1,5 +1,5 @@
 """Figure 5's numbers: score per method and share of the target pool, the FGKF − basicKD margin per share
-(paired over test sentences), and the claim that the margin shrinks as the target data grows."""
+(paired over test sentences, seed spread added), and the claim that the margin shrinks as the target data grows."""
 from __future__ import annotations
 
 from typing import Sequence

@@ -1,5 +1,6 @@
 """Paired differences that carry no claim (the fidelity switches, Figure 5's margin per share): Δ of a
-variant to a base variant, bootstrapped over test sentences like the verdicts, reported as Δ [95% CI]."""
+variant to a base variant, bootstrapped over test sentences with the seed spread added like the verdicts
+(`Comparison.interval`), reported as Δ [95% CI]."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -26,8 +27,8 @@ class PairedDelta:
 
 
 def paired_delta(pool: dict, task: str, label: str, base: str, profile: str) -> PairedDelta:
-    """Δ = label − base on `task`, paired over test sentences, on the records of one profile (see
-    `verdicts.pick_profile`)."""
+    """Δ = label − base on `task`, paired over test sentences (seed spread added where both have 2+ seeds), on
+    the records of one profile (see `verdicts.pick_profile`)."""
     probe = Claim(f"{label}_vs_{base}", task, label, base, f"{label} − {base} ({task})")
     used = pick_profile(probe, pool, profile)
     if used is None:
@@ -36,9 +37,10 @@ def paired_delta(pool: dict, task: str, label: str, base: str, profile: str) -> 
     measure = ScoreMeasure()
     a, b = (measure.counts(pool[(task, v, used)], probe) for v in (base, label))
     res = compare_counts(task, "score", measure.scoring, a.count_metric, a.counts, b.counts, N_DRAWS, BOOTSTRAP_SEED)
-    t = res.test
-    text = f"{t.delta:+.2f} [{t.ci_low:+.2f}, {t.ci_high:+.2f}] ({res.n_b} v {res.n_a}, {used})"
-    return PairedDelta(t.delta, t.ci_low, t.ci_high, t.p_value, used, text)
+    low, high, p = res.interval()
+    delta = res.test.delta
+    text = f"{delta:+.2f} [{low:+.2f}, {high:+.2f}] ({res.n_b} v {res.n_a}, {used})"
+    return PairedDelta(delta, low, high, p, used, text)
 
 
 def effects_table(pool: dict, task: str, base: str, labels: Iterable[str], profile: str,

@@ -39,7 +39,7 @@ def overview(profile: str, results_dir: str | Path | None = None, data_dir: str 
 
 def overview_frame(judgements: Sequence[Judgement]) -> pd.DataFrame:
     """The overview's claim table: claim, page (an HTML link from the book's root), profile and seeds, Δ [95% CI],
-    p, MDE, paper Δ, verdict; reduced-profile rows say so."""
+    the sentences-only CI, p, MDE, paper Δ, verdict; reduced-profile rows say so."""
     rows = []
     for j in judgements:
         if j.profile is None:
@@ -52,7 +52,8 @@ def overview_frame(judgements: Sequence[Judgement]) -> pd.DataFrame:
             "claim": html.escape(j.claim.text),
             "page": f'<a href="experiments/{j.page}.html">{PAGE_TITLES[j.page]}</a>',
             "runs: profile, seeds (better v worse)": runs, "ours: Δ [95% CI]": j.ours(),
-            "p": "" if j.result is None else f"{j.result.test.p_value:.3f}",
+            "CI, sentences only": j.sentences_only(),
+            "p": "" if j.result is None else f"{j.result.interval()[2]:.3f}",
             "MDE": "" if j.result is None else f"{j.result.mde:.2f}", "paper Δ": j.paper(),
             "verdict": html.escape(j.verdict),
         })

@@ -1,6 +1,7 @@
 """Verdicts on the paper's claims from paired statistics (`fgkf_core.stats`): each claim's Δ = better − worse
-is bootstrapped over test sentences (the same resampled sentences for both sides, seeds pooled), giving its
-95% CI, p-value and minimum detectable effect, and read against the paper's Δ by the rule in `VERDICT_RULE`.
+is bootstrapped over test sentences (the same resampled sentences for both sides, seeds pooled); its 95% CI,
+p-value and minimum detectable effect add the spread between training seeds (`stats.seed_interval`), and are
+read against the paper's Δ by the rule in `VERDICT_RULE`.
 
 A claim is judged on the records of one profile: the full profile where every variant it reads has full
 records, the page's profile otherwise (the row says which, and how many seeds each side has).
@@ -28,8 +29,10 @@ N_DRAWS, BOOTSTRAP_SEED = 2000, 0
 CATEGORIES = ("reproduced", "contradicted", "inconclusive", "not comparable", "no verdict", "not run")
 
 VERDICT_RULE = (
-    "Δ = better − worse, bootstrapped over test sentences (2000 paired draws, seeds pooled); MDE = the smallest "
-    "true |Δ| the test detects with 80% power at α = 0.05. Reproduced: the paper's sign and a 95% CI that "
+    "Δ = better − worse, bootstrapped over test sentences (2000 paired draws, seeds pooled); its 95% CI and p add "
+    "the spread between training seeds (SE² = SE_sentences² + Σ std_seeds² / seeds, Student t with Welch "
+    "degrees of freedom; the sentences-only CI is shown beside it). MDE = the smallest true |Δ| this SE "
+    "detects with 80% power at α = 0.05. Reproduced: the paper's sign and a 95% CI that "
     "excludes 0. Contradicted: the opposite sign, CI excluding 0. Inconclusive: the CI includes 0 "
     "(underpowered when the MDE exceeds the paper's |Δ|), or fewer than 3 seeds on a side (n<3). "
     "Not comparable: substitute data, or the paper has no value for the setting. No verdict: a smoke-profile "
@@ -86,11 +89,17 @@ class Judgement:
         return next(c for c in CATEGORIES if self.verdict.startswith(c))
 
     def ours(self) -> str:
-        """'Δ [CI low, CI high]' or 'not run'."""
+        """'Δ [CI low, CI high]' of the interval the verdict reads (seeds and sentences), or 'not run'."""
         if self.result is None:
             return "not run"
-        t = self.result.test
-        return f"{t.delta:+.2f} [{t.ci_low:+.2f}, {t.ci_high:+.2f}]"
+        low, high, _ = self.result.interval()
+        return f"{self.result.test.delta:+.2f} [{low:+.2f}, {high:+.2f}]"
+
+    def sentences_only(self) -> str:
+        """'[CI low, CI high]' of the bootstrap over test sentences alone, or '' when not run."""
+        if self.result is None:
+            return ""
+        return f"[{self.result.test.ci_low:+.2f}, {self.result.test.ci_high:+.2f}]"
 
     def paper(self) -> str:
         if self.paper_delta is None:
@@ -158,13 +167,15 @@ def judge_all(claims: Iterable[Claim], page: str, records: Iterable[dict], varia
 
 
 def claims_table(judgements: Sequence[Judgement]) -> pd.DataFrame:
-    """Display form: claim, profile, seeds (better v worse), Δ [95% CI], p, MDE, the paper's Δ, verdict."""
+    """Display form: claim, profile, seeds (better v worse), Δ [95% CI], the sentences-only CI, p, MDE, the
+    paper's Δ, verdict."""
     def num(x: float | None, fmt: str) -> str:
         return "" if x is None or (isinstance(x, float) and math.isnan(x)) else format(x, fmt)
 
     return pd.DataFrame([{
         "claim": j.claim.text, "profile": j.profile or "", "seeds": j.seeds() if j.profile else "",
-        "ours: Δ [95% CI]": j.ours(), "p": num(j.result and j.result.test.p_value, ".3f"),
+        "ours: Δ [95% CI]": j.ours(), "CI, sentences only": j.sentences_only(),
+        "p": num(j.result and j.result.interval()[2], ".3f"),
         "MDE": num(j.result and j.result.mde, ".2f"), "paper Δ": j.paper(), "verdict": j.verdict,
     } for j in judgements])
 
