@@ -14,7 +14,7 @@ import re
 from typing import TYPE_CHECKING, Any
 
 from .scoring import SCORINGS
-from .stats import Comparison, compare, verdict
+from .stats import Comparison, compare, seeds_for_power, verdict
 
 if TYPE_CHECKING:
     from .study import Variant
@@ -110,6 +110,10 @@ def format_comparison(res: Comparison, a: Variant, b: Variant, paper: tuple[floa
         why = "; ".join(task.notes) or "the task is not the paper's setting"
         lines.append(f"paper Δ (B − A, {paper[1]}) = {paper[0]:+.2f}; verdict: "
                      f"{verdict(paper[0], res, task.comparable, why)}")
+        if s is not None:
+            need = seeds_for_power(s, paper[0])
+            lines.append(f"seeds a side for 80% power against the paper's Δ (this test set, these seed spreads): "
+                         f"{need if need is not None else 'more than 50 (the test set limits)'}")
     return "\n".join(lines)
 
 

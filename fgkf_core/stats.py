@@ -158,6 +158,8 @@ class SeedInterval:
     ci_low: float
     ci_high: float
     p_value: float
+    se_sentences: float = 0.0  # the bootstrap's SE it was built on
+    seed_vars: tuple[float, ...] = ()  # s_i² of each system Δ reads (for `seeds_for_power`)
 
     @property
     def excludes_zero(self) -> bool:
@@ -170,17 +172,35 @@ def seed_interval(delta: float, se_sentences: float, seed_scores: list[np.ndarra
     scores = [np.asarray(s, dtype=float) for s in seed_scores]
     if not scores or min(len(s) for s in scores) < 2:
         return None
-    parts = [float(np.var(s, ddof=1)) / len(s) for s in scores]  # s_i² / n_i
-    seed_var = sum(parts)
-    var = se_sentences ** 2 + seed_var
-    welch = sum(v * v / (len(s) - 1) for v, s in zip(parts, scores))
-    df = var * var / welch if welch > 0 else math.inf  # the sentence part has ~n_sentences df: counts as ∞
-    se = math.sqrt(var)
+    seed_vars = tuple(float(np.var(s, ddof=1)) for s in scores)  # s_i²
+    se, df = _combined(se_sentences, seed_vars, [len(s) for s in scores])
+    seed_se = math.sqrt(sum(v / len(s) for v, s in zip(seed_vars, scores)))
     if se == 0:
-        return SeedInterval(0.0, 0.0, df, delta, delta, 1.0 if delta == 0 else 0.0)
+        return SeedInterval(0.0, 0.0, df, delta, delta, 1.0 if delta == 0 else 0.0, se_sentences, seed_vars)
     half = student_t.quantile(0.975, df) * se
     p = 2 * (1 - student_t.cdf(abs(delta) / se, df))
-    return SeedInterval(se, math.sqrt(seed_var), df, delta - half, delta + half, min(1.0, p))
+    return SeedInterval(se, seed_se, df, delta - half, delta + half, min(1.0, p), se_sentences, seed_vars)
+
+
+def _combined(se_sentences: float, seed_vars: tuple[float, ...], seeds: list[int]) -> tuple[float, float]:
+    """(SE, Welch–Satterthwaite df) of Δ: SE² = SE_sentences² + Σ s_i² / n_i; the sentence part has about
+    n_sentences df and counts as ∞; df = ∞ when no seed varies."""
+    parts = [v / n for v, n in zip(seed_vars, seeds)]  # s_i² / n_i
+    var = se_sentences ** 2 + sum(parts)
+    welch = sum(v * v / (n - 1) for v, n in zip(parts, seeds))
+    return math.sqrt(var), (var * var / welch if welch > 0 else math.inf)
+
+
+def seeds_for_power(interval: SeedInterval, target: float, max_seeds: int = 50) -> int | None:
+    """The fewest seeds per system (every system Δ reads run that often) at which the MDE (80% power, α = 0.05)
+    is at most |target|, with this test set's SE and the measured seed spreads; None when even `max_seeds`
+    do not get there (the test set's own SE is then usually the limit). The sentence SE is held as measured
+    (it shrinks a little as more seeds are pooled, so this is an upper bound)."""
+    for n in range(2, max_seeds + 1):
+        se, df = _combined(interval.se_sentences, interval.seed_vars, [n] * len(interval.seed_vars))
+        if minimum_detectable_effect(se, df=df) <= abs(target):
+            return n
+    return None
 
 
 # ----------------------------------------------------------------------------- from run records
@@ -271,6 +291,9 @@ def verdict(delta_paper: float, result: Comparison, comparable: bool = True, rea
     sentences; the bootstrap's CI where a side has one seed): "reproduced" (same sign, CI excludes 0),
     "contradicted" (opposite sign, CI excludes 0), "inconclusive" (CI includes 0; "(underpowered)" when the
     MDE exceeds |Δ_paper|), "inconclusive (n<3)" with fewer than 3 seeds a side, or "not comparable (reason)".
+    A reproduced or inconclusive verdict whose CI lies wholly below (above) the paper's Δ says so: "reproduced
+    (smaller than the paper's Δ)", "inconclusive (excludes the paper's Δ)" — the sign is not decided, but the
+    paper's size is rejected at the 5% level.
 
     `direction_only`: the paper gives the sign of Δ and no size (a figure); only its sign is read, and an
     inconclusive result cannot be called underpowered."""
@@ -281,7 +304,13 @@ def verdict(delta_paper: float, result: Comparison, comparable: bool = True, rea
     if min(result.n_a, result.n_b) < 3:
         return "inconclusive (n<3)"
     low, high, _ = result.interval()
+    outside = not direction_only and not low <= delta_paper <= high
     if low <= 0 <= high:
         underpowered = not direction_only and result.mde > abs(delta_paper)
-        return "inconclusive (underpowered)" if underpowered else "inconclusive"
-    return "reproduced" if (low > 0) == (delta_paper > 0) else "contradicted"
+        notes = ["underpowered"] * underpowered + ["excludes the paper's Δ"] * outside
+        return "inconclusive" + (f" ({'; '.join(notes)})" if notes else "")
+    if (low > 0) != (delta_paper > 0):
+        return "contradicted"
+    if not outside:
+        return "reproduced"
+    return f"reproduced ({'smaller' if abs(high) < abs(delta_paper) else 'larger'} than the paper's Δ)"

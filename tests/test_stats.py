@@ -8,7 +8,7 @@ import pytest
 
 from fgkf_core.stats import (
     BootstrapResult, Comparison, SeedInterval, bootstrap_se, compare_counts, minimum_detectable_effect,
-    paired_bootstrap, seed_interval, verdict,
+    paired_bootstrap, seed_interval, seeds_for_power, verdict,
 )
 
 
@@ -147,8 +147,11 @@ def result(ci: tuple[float, float], mde: float = 1.0, n: int = 3, seeds: tuple[f
     (+1.5, result((-0.5, 2.0), mde=2.0), "inconclusive (underpowered)"),
     (+1.5, result((0.5, 2.0), n=2), "inconclusive (n<3)"),
     (+1.5, result((0.5, 2.0), seeds=(-0.2, 2.7)), "inconclusive"),  # the seed-aware interval decides
-    (+1.5, result((-2.0, -0.5), seeds=(-2.7, 0.2)), "inconclusive"),
+    (+1.5, result((-2.0, -0.5), seeds=(-2.7, 0.2)), "inconclusive (excludes the paper's Δ)"),
     (+1.5, result((0.5, 2.0), seeds=(0.1, 2.4)), "reproduced"),
+    (+1.5, result((0.2, 1.2)), "reproduced (smaller than the paper's Δ)"),
+    (-1.5, result((-3.0, -1.8)), "reproduced (larger than the paper's Δ)"),
+    (+1.5, result((-1.0, 1.0), mde=2.0), "inconclusive (underpowered; excludes the paper's Δ)"),
 ])
 def test_verdict_rules(paper, res, expected):
     assert verdict(paper, res) == expected
@@ -205,3 +208,14 @@ def test_a_gain_within_the_seed_spread_is_not_decided():
     assert verdict(+2.0, res) == "inconclusive (underpowered)"
     steady = compare_counts("pos_en", "accuracy", "standard", "accuracy", a, seeds((0.52, 0.52, 0.52)), 500, 0)
     assert steady.seeds.df == math.inf and verdict(+2.0, steady) == "reproduced"
+
+
+def test_seeds_for_power_is_the_first_seed_count_whose_mde_reaches_the_target():
+    seeds3 = np.array([1.0, 2.0, 3.0])  # std 1
+    res = seed_interval(0.0, 0.1, [seeds3, seeds3 + 1])
+    need = seeds_for_power(res, 2.0)
+    assert need is not None and need > 2
+    se = lambda n: math.sqrt(0.01 + 2 / n)  # noqa: E731 - SE with n seeds a system
+    df = lambda n: (0.01 + 2 / n) ** 2 / (2 * (1 / n) ** 2 / (n - 1))  # noqa: E731
+    assert minimum_detectable_effect(se(need), df=df(need)) <= 2.0 < minimum_detectable_effect(se(need - 1), df=df(need - 1))
+    assert seeds_for_power(seed_interval(0.0, 1.0, [seeds3, seeds3]), 2.0) is None  # the test set's SE alone: 2.8

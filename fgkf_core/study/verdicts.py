@@ -33,8 +33,9 @@ VERDICT_RULE = (
     "the spread between training seeds (SE² = SE_sentences² + Σ std_seeds² / seeds, Student t with Welch "
     "degrees of freedom; the sentences-only CI is shown beside it). MDE = the smallest true |Δ| this SE "
     "detects with 80% power at α = 0.05. Reproduced: the paper's sign and a 95% CI that "
-    "excludes 0. Contradicted: the opposite sign, CI excluding 0. Inconclusive: the CI includes 0 "
-    "(underpowered when the MDE exceeds the paper's |Δ|), or fewer than 3 seeds on a side (n<3). "
+    "excludes 0 (smaller / larger than the paper's Δ when the CI excludes that too). Contradicted: the opposite "
+    "sign, CI excluding 0. Inconclusive: the CI includes 0 (underpowered when the MDE exceeds the paper's |Δ|; "
+    "excludes the paper's Δ when the CI lies wholly on one side of it), or fewer than 3 seeds on a side (n<3). "
     "Not comparable: substitute data, or the paper has no value for the setting. No verdict: a smoke-profile "
     "page (its numbers validate the pipeline only), or a relevance-split side with too few gold units."
 )
