@@ -2,7 +2,8 @@
 
 * `paired_bootstrap`: resample test sentences (the same indices for both systems), re-score from per-sentence
   sufficient statistics, and report Δ = score(B) − score(A) with its percentile CI, p-value and SE;
-* `seed_interval`: Δ's CI with the spread between training seeds added (what a verdict reads);
+* `seed_interval`: Δ's CI with the spread between training seeds added (what a verdict reads), and
+  `seeds_for_power`: how many seeds a side would give 80% power against a given Δ;
 * `minimum_detectable_effect`: the smallest |Δ| a two-sided test at level α detects with the given power;
 * `compare` / `verdict`: the above from run records, and the study's reading of it against the paper's Δ.
 
@@ -13,7 +14,8 @@ in float64 are exact in any order, so the draws (and p) do not depend on the BLA
 The bootstrap CI is over test sentences only. A claim is about a training procedure, so a verdict reads
 `seed_interval`: the same Δ with SE² = SE_sentences² + Σ s_i² / n_i (s_i the std over seeds of each system Δ reads,
 n_i its seeds) and a Student t interval with Welch–Satterthwaite degrees of freedom. With 3 seeds a side this is
-usually the wider of the two; the seed term, measured on one test set, slightly over-counts (conservative).
+the wider of the two (law of total variance over seeds and sentences; the sentence term, taken with these
+seeds fixed, also holds a little seed-by-sentence variation, so the sum slightly over-counts: conservative).
 """
 from __future__ import annotations
 
