@@ -194,11 +194,11 @@ def _combined(se_sentences: float, seed_vars: tuple[float, ...], seeds: list[int
 
 
 def seeds_for_power(interval: SeedInterval, target: float, max_seeds: int = 50) -> int | None:
-    """The fewest seeds per system (every system Δ reads run that often) at which the MDE (80% power, α = 0.05)
-    is at most |target|, with this test set's SE and the measured seed spreads; None when even `max_seeds`
+    """The fewest seeds per system (every system Δ reads run that often; at least 3, the verdicts' minimum) at
+    which the MDE (80% power, α = 0.05) is at most |target|, with this test set's SE and the measured seed spreads; None when even `max_seeds`
     do not get there (the test set's own SE is then usually the limit). The sentence SE is held as measured
     (it shrinks a little as more seeds are pooled, so this is an upper bound)."""
-    for n in range(2, max_seeds + 1):
+    for n in range(3, max_seeds + 1):
         se, df = _combined(interval.se_sentences, interval.seed_vars, [n] * len(interval.seed_vars))
         if minimum_detectable_effect(se, df=df) <= abs(target):
             return n

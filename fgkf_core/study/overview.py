@@ -39,7 +39,7 @@ def overview(profile: str, results_dir: str | Path | None = None, data_dir: str 
 
 def overview_frame(judgements: Sequence[Judgement]) -> pd.DataFrame:
     """The overview's claim table: claim, page (an HTML link from the book's root), profile and seeds, Δ [95% CI],
-    the sentences-only CI, p, MDE, paper Δ, verdict; reduced-profile rows say so."""
+    the sentences-only CI, p, MDE, seeds a side for 80% power, paper Δ, verdict; reduced-profile rows say so."""
     rows = []
     for j in judgements:
         if j.profile is None:
@@ -54,7 +54,8 @@ def overview_frame(judgements: Sequence[Judgement]) -> pd.DataFrame:
             "runs: profile, seeds (better v worse)": runs, "ours: Δ [95% CI]": j.ours(),
             "CI, sentences only": j.sentences_only(),
             "p": "" if j.result is None else f"{j.result.interval()[2]:.3f}",
-            "MDE": "" if j.result is None else f"{j.result.mde:.2f}", "paper Δ": j.paper(),
+            "MDE": "" if j.result is None else f"{j.result.mde:.2f}", "seeds for power": j.power_seeds(),
+            "paper Δ": j.paper(),
             "verdict": html.escape(j.verdict),
         })
     return pd.DataFrame(rows)

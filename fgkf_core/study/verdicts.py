@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from ..scoring import count_metric
-from ..stats import Comparison, compare_counts, record_counts, verdict
+from ..stats import Comparison, compare_counts, record_counts, seeds_for_power, verdict
 from ..tasks import get_task
 from .claims import Claim, difference_reason, paper_delta
 from .glue import glue
@@ -102,6 +102,15 @@ class Judgement:
             return ""
         return f"[{self.result.test.ci_low:+.2f}, {self.result.test.ci_high:+.2f}]"
 
+    def power_seeds(self) -> str:
+        """Seeds a side for 80% power against the paper's Δ at this test set and these seed spreads
+        (`stats.seeds_for_power`): 'n', '> 50 (test set)' when seeds alone cannot get there, '' when undefined
+        (no paper size, or a side with one seed)."""
+        if self.result is None or self.result.seeds is None or self.paper_delta is None or self.claim.direction_only:
+            return ""
+        need = seeds_for_power(self.result.seeds, self.paper_delta)
+        return "> 50 (test set)" if need is None else str(need)
+
     def paper(self) -> str:
         if self.paper_delta is None:
             return "n/a"
@@ -168,8 +177,8 @@ def judge_all(claims: Iterable[Claim], page: str, records: Iterable[dict], varia
 
 
 def claims_table(judgements: Sequence[Judgement]) -> pd.DataFrame:
-    """Display form: claim, profile, seeds (better v worse), Δ [95% CI], the sentences-only CI, p, MDE, the
-    paper's Δ, verdict."""
+    """Display form: claim, profile, seeds (better v worse), Δ [95% CI], the sentences-only CI, p, MDE, seeds a
+    side for 80% power, the paper's Δ, verdict."""
     def num(x: float | None, fmt: str) -> str:
         return "" if x is None or (isinstance(x, float) and math.isnan(x)) else format(x, fmt)
 
@@ -177,7 +186,8 @@ def claims_table(judgements: Sequence[Judgement]) -> pd.DataFrame:
         "claim": j.claim.text, "profile": j.profile or "", "seeds": j.seeds() if j.profile else "",
         "ours: Δ [95% CI]": j.ours(), "CI, sentences only": j.sentences_only(),
         "p": num(j.result and j.result.interval()[2], ".3f"),
-        "MDE": num(j.result and j.result.mde, ".2f"), "paper Δ": j.paper(), "verdict": j.verdict,
+        "MDE": num(j.result and j.result.mde, ".2f"), "seeds for power": j.power_seeds(), "paper Δ": j.paper(),
+        "verdict": j.verdict,
     } for j in judgements])
 
 
