@@ -12,8 +12,8 @@ Several seeds of one system are pooled by averaging their per-sentence counts, s
 The resampled sums are taken over whole counts and divided by the seed count afterwards: sums of integers
 in float64 are exact in any order, so the draws (and p) do not depend on the BLAS or processor.
 The bootstrap CI is over test sentences only. A claim is about a training procedure, so a verdict reads
-`seed_interval`: the same Δ with SE² = SE_sentences² + Σ s_i² / n_i (s_i the std over seeds of each system Δ reads,
-n_i its seeds) and a Student t interval with Welch–Satterthwaite degrees of freedom. With 3 seeds a side this is
+`seed_interval`: the same Δ with SE² = SE_sentences² + Σ s_i² / n_i (s_i the std over seeds of each system
+Δ reads, n_i its seeds) and a Student t interval with Welch–Satterthwaite degrees of freedom. With 3 seeds a side this is
 the wider of the two (law of total variance over seeds and sentences; the sentence term, taken with these
 seeds fixed, also holds a little seed-by-sentence variation, so the sum slightly over-counts: conservative).
 """
@@ -195,9 +195,9 @@ def _combined(se_sentences: float, seed_vars: tuple[float, ...], seeds: list[int
 
 def seeds_for_power(interval: SeedInterval, target: float, max_seeds: int = 50) -> int | None:
     """The fewest seeds per system (every system Δ reads run that often; at least 3, the verdicts' minimum) at
-    which the MDE (80% power, α = 0.05) is at most |target|, with this test set's SE and the measured seed spreads; None when even `max_seeds`
-    do not get there (the test set's own SE is then usually the limit). The sentence SE is held as measured
-    (it shrinks a little as more seeds are pooled, so this is an upper bound)."""
+    which the MDE (80% power, α = 0.05) is at most |target|, with this test set's SE and the measured seed
+    spreads; None when even `max_seeds` do not get there (the test set's own SE is then usually the limit).
+    The sentence SE is held as measured (it shrinks a little as more seeds are pooled: an upper bound)."""
     for n in range(3, max_seeds + 1):
         se, df = _combined(interval.se_sentences, interval.seed_vars, [n] * len(interval.seed_vars))
         if minimum_detectable_effect(se, df=df) <= abs(target):

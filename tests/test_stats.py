@@ -133,7 +133,8 @@ def test_single_system_se_matches_the_binomial_se():
     assert se == pytest.approx(100 * math.sqrt(0.25 / 400), rel=0.1)  # 2.5 points
 
 
-def result(ci: tuple[float, float], mde: float = 1.0, n: int = 3, seeds: tuple[float, float] | None = None) -> Comparison:
+def result(ci: tuple[float, float], mde: float = 1.0, n: int = 3,
+           seeds: tuple[float, float] | None = None) -> Comparison:
     test = BootstrapResult(50.0, 50.0 + sum(ci) / 2, sum(ci) / 2, ci[0], ci[1], 0.5, mde / 2.8, 1000, 100)
     both = None if seeds is None else SeedInterval(1.0, 0.5, 5.0, seeds[0], seeds[1], 0.5)
     return Comparison("ner_en", "entity_f1", "standard", n, n, 50.0, 1.0, 51.0, 1.0, test, mde, both)
@@ -217,5 +218,6 @@ def test_seeds_for_power_is_the_first_seed_count_whose_mde_reaches_the_target():
     assert need is not None and need > 2
     se = lambda n: math.sqrt(0.01 + 2 / n)  # noqa: E731 - SE with n seeds a system
     df = lambda n: (0.01 + 2 / n) ** 2 / (2 * (1 / n) ** 2 / (n - 1))  # noqa: E731
-    assert minimum_detectable_effect(se(need), df=df(need)) <= 2.0 < minimum_detectable_effect(se(need - 1), df=df(need - 1))
+    mde = lambda n: minimum_detectable_effect(se(n), df=df(n))  # noqa: E731
+    assert mde(need) <= 2.0 < mde(need - 1)
     assert seeds_for_power(seed_interval(0.0, 1.0, [seeds3, seeds3]), 2.0) is None  # the test set's SE alone: 2.8
