@@ -34,6 +34,7 @@ from .params import (
     SETTINGS, as_list, banner, default_fractions, default_pool, default_seeds, default_tasks, run_seeds, seeds_text,
 )
 from .ner_gap import entity_forms, ner_gap_frame, ner_gap_summary, ner_gap_table, scoring_shift, seen_unseen
+from .oov import WORD_LISTS, oov_counts, roov_table
 from .numerics import BF16, FLUSH, NumericsCheck, Switch, numerics_checks, numerics_table
 from .numerics import RULE as NUMERICS_RULE
 from .plan_progress import plan_progress
@@ -83,6 +84,7 @@ __all__ = [
     "DEFAULT_SPLITS", "split_mean_range", "split_noise", "split_variants",
     "summary",
     "TABLE_NOTE", "compare", "compare_table", "fmt_ms",
+    "WORD_LISTS", "oov_counts", "roov_table",
     "CATEGORIES", "VERDICT_RULE", "Judgement", "ScoreMeasure", "claims_table", "glue_judgements", "judge",
     "judge_all", "pools", "verdict_counts",
 ]

@@ -22,10 +22,13 @@ from ..tasks import get_task
 from .claims import Claim, difference_reason, paper_delta
 from .glue import glue
 from .grids import Variant
+from .oov import oov_counts
 
 #: draws of every claim's paired bootstrap, and its seed (verdicts are deterministic)
 N_DRAWS, BOOTSTRAP_SEED = 2000, 0
 #: verdict categories in the order the overview counts them
+#: R_oov claim measures -> their OOV word list (`oov.WORD_LISTS`)
+ROOV_MEASURES = {"roov": "both", "roov_target": "target"}
 CATEGORIES = ("reproduced", "contradicted", "inconclusive", "not comparable", "no verdict", "not run")
 
 VERDICT_RULE = (
@@ -61,12 +64,17 @@ class Measure(Protocol):
 
 @dataclass(frozen=True)
 class ScoreMeasure:
-    """The task's headline score under `scoring` (standard = ours, paper = the authors')."""
+    """Table 3's columns: the task's headline score under `scoring` (standard = ours, paper = the authors'), or
+    for a claim on ``roov`` / ``roov_target`` the CWS OOV recall (`oov.oov_counts` with word list "both" /
+    "target"; the authors' code scores no R_oov, so it is the standard one under either scoring)."""
 
     scoring: str = "standard"
     min_units: int = 0
 
     def counts(self, records: list[dict], claim: Claim) -> SideCounts:
+        if claim.measure in ROOV_MEASURES:  # right / all OOV words: the accuracy formula
+            return SideCounts(np.stack([oov_counts(r, words=ROOV_MEASURES[claim.measure]) for r in records]),
+                              "accuracy")
         counts, _, _, metric = record_counts(records, self.scoring, claim.text)
         return SideCounts(counts, count_metric(metric, self.scoring))
 

@@ -1,0 +1,96 @@
+"""Table 3's CWS R_oov as a claim measure: per test sentence, the gold words unseen in a training word list and
+how many of them the run segmented right. The paper does not say which list it used (the authors' code has no
+R_oov), so there are two (`WORD_LISTS`): both domains' training words (what every record's R_oov uses,
+`prepare.prepare`), and the target training words alone. The words are rebuilt from the task's data under the
+record's own limits and split; the data on disk must hash as the record says, or the list would not be the run's."""
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import pandas as pd
+
+from ..metrics import bmes_words
+from ..prepare import bmes_to_words
+from ..scoring import record_sentences
+from ..tasks import SPLIT_SEED, data_fingerprint, data_root, get_task, load_task
+from .grids import Variant
+from .paper import paper_long
+from .tables import fmt_ms
+
+
+#: OOV word lists: name -> the training splits whose words are in-vocabulary
+WORD_LISTS = {"both": ("source_train", "target_train"), "target": ("target_train",)}
+WORD_LIST_NAMES = {"both": "both domains' training words", "target": "the target's training words"}
+
+
+@lru_cache(maxsize=8)
+def _train_words(task: str, root: str, source_limit: int | None, target_limit: int | None,
+                 target_fraction: float | None, target_pool: float | None, split_seed: int,
+                 words: str) -> frozenset[str]:
+    data = load_task(task, root, target_fraction, target_pool, split_seed).limited(source_limit, target_limit, None)
+    return frozenset(w for split in WORD_LISTS[words] for s in getattr(data, split)
+                     for w in bmes_to_words(s.tokens, s.tags))
+
+
+def record_train_words(record: dict, data_dir: str | Path | None = None, words: str = "both") -> frozenset[str]:
+    """The training words (of both domains, or of the target only) that the record's run read: the
+    in-vocabulary list of its R_oov."""
+    if words not in WORD_LISTS:
+        raise ValueError(f"unknown OOV word list {words!r}; valid: {', '.join(WORD_LISTS)}")
+    task = get_task(record["task"])
+    if task.metric != "word_f1":
+        raise ValueError(f"{record['_path']}: R_oov is a CWS measure; task {task.name} is scored by {task.metric}")
+    root = str(data_root(data_dir))
+    want = record.get("data", {}).get("root_relative_sha256")
+    if want is not None:
+        have = data_fingerprint(task, root)
+        changed = sorted(k for k in set(want) | set(have) if want.get(k) != have.get(k))
+        if changed:
+            raise ValueError(f"{record['_path']}: the data under {root} is not what the run read "
+                             f"(sha256 differs for {', '.join(changed)}); its OOV words cannot be rebuilt")
+    c = record["config"]
+    return _train_words(task.name, root, c.get("source_limit"), c.get("target_limit"), c.get("target_fraction"),
+                        c.get("target_pool"), c.get("split_seed", SPLIT_SEED), words)
+
+
+def oov_counts(record: dict, data_dir: str | Path | None = None, words: str = "both") -> np.ndarray:
+    """[n_sentences, 2] per test sentence: (OOV gold words segmented right, OOV gold words) against the word
+    list `words`; their column sums give R_oov = 100 · right / all (with "both": the record's own R_oov)."""
+    known = record_train_words(record, data_dir, words)
+    tokens, gold, pred = record_sentences(record)
+    out = np.zeros((len(gold), 2))  # [n, 2]
+    for i, (chars, g, p) in enumerate(zip(tokens, gold, pred)):
+        found = set(bmes_words(list(p)))
+        oov = [(a, b) for a, b in bmes_words(list(g)) if "".join(chars[a:b]) not in known]
+        out[i] = (sum(span in found for span in oov), len(oov))
+    return out
+
+
+def roov_table(records: list[dict], variants: Sequence[Variant], profile: str,
+               data_dir: str | Path | None = None) -> pd.DataFrame:
+    """Per CWS task and variant: R_oov as mean ± std (seeds, profile) under each OOV word list, from the
+    full-profile records where the variant has them, else `profile`'s, beside the paper's one R_oov column."""
+    from .verdicts import pools  # verdicts imports this module
+
+    pool = pools(records, variants)
+    paper = paper_long("table3")
+    rows = []
+    for task, label in dict.fromkeys((t, v) for t, v, _ in pool):
+        if get_task(task).metric != "word_f1":
+            continue
+        used = next((p for p in dict.fromkeys(["full", profile]) if pool.get((task, label, p))), None)
+        if used is None:
+            continue
+        recs = pool[(task, label, used)]
+        row = {"task": task, "variant": label}
+        for words in WORD_LISTS:
+            scores = [100 * c[0] / c[1] for c in (oov_counts(r, data_dir, words).sum(0) for r in recs)]
+            std = float(np.std(scores, ddof=1)) if len(scores) > 1 else float("nan")
+            row[f"R_oov, OOV not in {WORD_LIST_NAMES[words]}"] = fmt_ms(float(np.mean(scores)), std, len(scores), used)
+        hit = paper[(paper.task == get_task(task).paper_key) & (paper.metric == "roov") & (paper.variant == label)]
+        row["paper R_oov"] = f"{hit['paper'].iloc[0]:.2f}" if len(hit) else "n/a"
+        rows.append(row)
+    return pd.DataFrame(rows)
