@@ -13,13 +13,17 @@ import math
 import re
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
+
 from .scoring import SCORINGS
-from .stats import Comparison, compare, seeds_for_power, verdict
+from .stats import Comparison, compare, compare_counts, seeds_for_power, verdict
 
 if TYPE_CHECKING:
     from .study import Variant
 from .tasks import get_task
 
+#: --measure choices -> the OOV word list (`study.oov.WORD_LISTS`), None for the task's score
+MEASURES = {"score": None, "roov": "both", "roov_target": "target"}
 _VARIANT = re.compile(r"^\s*([A-Za-z0-9_]+)\s*(?:\[(.*)\])?\s*$")
 
 
@@ -59,8 +63,9 @@ def matching_records(records: list[dict], task: str, spec: Variant, profile: str
     return sorted(out, key=lambda r: r["seed"])
 
 
-def paper_delta(task: str, a: Variant, b: Variant) -> tuple[float, str] | None:
-    """The paper's Δ (B − A) of the task's headline score and its table, when both are rows of Table 3 or 7."""
+def paper_delta(task: str, a: Variant, b: Variant, metric: str = "score") -> tuple[float, str] | None:
+    """The paper's Δ (B − A) of the task's headline score (or its R_oov, `metric="roov"`) and its table, when
+    both are rows of Table 3 or 7."""
     key = get_task(task).paper_key
     from .study import ABLATIONS, PAPER_METHOD, paper_long
 
@@ -77,7 +82,7 @@ def paper_delta(task: str, a: Variant, b: Variant) -> tuple[float, str] | None:
 
     for table in ("table3", "table7"):
         rows = paper_long(table)
-        rows = rows[(rows.task == key) & (rows.metric == "score")].set_index("variant")["paper"]
+        rows = rows[(rows.task == key) & (rows.metric == metric)].set_index("variant")["paper"]
         la, lb = row_of(a, table), row_of(b, table)
         if la in rows.index and lb in rows.index:
             return float(rows[lb] - rows[la]), table
@@ -125,6 +130,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("b", metavar="B", help="system compared with A, same syntax")
     p.add_argument("--profile", default="quick", help="profile of the records (default quick)")
     p.add_argument("--scoring", default="standard", choices=list(SCORINGS), help="standard (default) or paper")
+    p.add_argument("--measure", default="score", choices=list(MEASURES),
+                   help="score (default), or on CWS the OOV recall with OOV = not in both domains' training words "
+                        "(roov, every record's R_oov) or not in the target's (roov_target)")
     p.add_argument("--results-dir", default=None, help="results folder (default: $FGKF_RESULTS or ./results)")
     p.add_argument("--draws", type=int, default=1000, help="bootstrap draws (default 1000)")
 
@@ -134,9 +142,21 @@ def run(args: argparse.Namespace) -> int:
     from .runs import load_records
 
     task = get_task(args.task).name
+    if args.measure != "score" and get_task(task).metric != "word_f1":
+        raise ValueError(f"--measure {args.measure}: OOV recall is a word-segmentation measure; {task} is scored "
+                         f"by {get_task(task).metric} (use --measure score)")
     records = load_records(args.results_dir, task=task, profile=args.profile)
     a, b = parse_variant(args.a), parse_variant(args.b)
-    res = compare(matching_records(records, task, a, args.profile), matching_records(records, task, b, args.profile),
-                  args.scoring, args.draws)
-    print(format_comparison(res, a, b, paper_delta(task, a, b)))
+    recs_a, recs_b = (matching_records(records, task, v, args.profile) for v in (a, b))
+    if args.measure == "score":
+        res = compare(recs_a, recs_b, args.scoring, args.draws)
+        print(format_comparison(res, a, b, paper_delta(task, a, b)))
+        return 0
+    from .study.oov import oov_counts  # lazy, as `parse_variant`'s study import
+
+    words = MEASURES[args.measure]
+    counts = [np.stack([oov_counts(r, words=words) for r in recs]) for recs in (recs_a, recs_b)]  # [seeds, n, 2]
+    res = compare_counts(task, f"R_oov (OOV: not in {words} training words)", "standard", "accuracy", *counts,
+                         args.draws)
+    print(format_comparison(res, a, b, paper_delta(task, a, b, "roov")))
     return 0

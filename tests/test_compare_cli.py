@@ -112,3 +112,16 @@ def test_parse_variant_values_as_json():
         parse_variant("fgkf[alpha=elem")
     with pytest.raises(ValueError, match="key=value inside the brackets"):
         parse_variant("fgkf[alpha]")
+
+
+def test_r_oov_measure_on_the_committed_full_cws_records(capsys, data_dir):
+    root = Path(__file__).resolve().parents[1] / "results"
+    code, out, _ = run_compare(capsys, root, "cws_zx", "basic_kd", "fgkf", "--profile", "full",
+                               "--measure", "roov_target")
+    assert code == 0 and "R_oov (OOV: not in target training words)" in out
+    assert "paper Δ (B − A, table3) = +3.18" in out  # Table 3's R_oov column, not its F1 (+0.78)
+
+
+def test_r_oov_measure_on_a_non_cws_task_is_a_clear_error(capsys, results):
+    code, _, err = run_compare(capsys, results, "ner_en", "basic_kd", "fgkf", "--measure", "roov")
+    assert code != 0 and "OOV recall is a word-segmentation measure; ner_en is scored by entity_f1" in err
