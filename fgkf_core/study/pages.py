@@ -20,10 +20,6 @@ from .params import default_fractions, default_pool, default_seeds, default_task
 from .relevance_split import SplitMeasure, relevance_sources
 from .verdicts import Judgement, judge_all
 
-#: seeds looked up in the full profile beside a reduced page's own runs
-FULL_SEEDS = (1, 2, 3)
-
-
 @dataclass(frozen=True)
 class PageGrid:
     """A page's runs and the claims it judges on them."""
@@ -90,17 +86,18 @@ def data_size_grid(profile: str, task: str | None = None, pool: float | None = N
 
 def full_records(specs: Sequence[RunSpec], profile: str, results_dir: str | Path | None = None,
                  data_dir: str | Path | None = None) -> list[dict]:
-    """Full-profile records of the specs' (task, method, overrides) at `FULL_SEEDS`, where they exist (none
-    for a smoke or full page: smoke never mixes, a full page has them already)."""
+    """Full-profile records of the specs' (task, method, overrides), every seed recorded (the plan's tiers add
+    seeds 4-5), sorted by seed; none for a smoke or full page (smoke never mixes, a full page has them)."""
     if profile in ("smoke", "full"):
         return []
     keys = {(s.task, s.method, tuple(sorted(s.overrides.items())), s.formulation) for s in specs}
     out = []
     for task, method, overrides, formulation in sorted(keys, key=repr):
-        for seed in FULL_SEEDS:
-            path = locate(task, method, seed, "full", formulation, data_dir, results_dir, **dict(overrides)).record
-            if path.exists():
-                out.append(read_record(path))
+        first = locate(task, method, 1, "full", formulation, data_dir, results_dir, **dict(overrides)).record
+        stem = first.name.removesuffix("1.json")  # '<profile>-<key>-s': the run key holds no seed
+        found = [(int(p.name[len(stem):-len(".json")]), p) for p in first.parent.glob(f"{stem}*.json")
+                 if p.name[len(stem):-len(".json")].isdigit()]
+        out += [read_record(p) for _, p in sorted(found)]
     return out
 
 
