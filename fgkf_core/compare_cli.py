@@ -152,11 +152,11 @@ def run(args: argparse.Namespace) -> int:
         res = compare(recs_a, recs_b, args.scoring, args.draws)
         print(format_comparison(res, a, b, paper_delta(task, a, b)))
         return 0
-    from .study.oov import oov_counts  # lazy, as `parse_variant`'s study import
+    from .study.oov import WORD_LIST_NAMES, oov_counts  # lazy, as `parse_variant`'s study import
 
     words = MEASURES[args.measure]
     counts = [np.stack([oov_counts(r, words=words) for r in recs]) for recs in (recs_a, recs_b)]  # [seeds, n, 2]
-    res = compare_counts(task, f"R_oov (OOV: not in {words} training words)", "standard", "accuracy", *counts,
+    res = compare_counts(task, f"R_oov (OOV: not in {WORD_LIST_NAMES[words]})", "standard", "accuracy", *counts,
                          args.draws)
     print(format_comparison(res, a, b, paper_delta(task, a, b, "roov")))
     return 0

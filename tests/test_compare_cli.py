@@ -118,7 +118,7 @@ def test_r_oov_measure_on_the_committed_full_cws_records(capsys, data_dir):
     root = Path(__file__).resolve().parents[1] / "results"
     code, out, _ = run_compare(capsys, root, "cws_zx", "basic_kd", "fgkf", "--profile", "full",
                                "--measure", "roov_target")
-    assert code == 0 and "R_oov (OOV: not in target training words)" in out
+    assert code == 0 and "R_oov (OOV: not in the target's training words)" in out
     assert "paper Δ (B − A, table3) = +3.18" in out  # Table 3's R_oov column, not its F1 (+0.78)
 
 

@@ -26,9 +26,9 @@ NER_EN_UNMATCHED = (
 class Claim:
     """`better` beats `worse` on `task` (variant labels of a page), measured on `measure`: the task's score
     (``score``), CWS recall of out-of-vocabulary words (``roov``: not in both domains' training words;
-    ``roov_target``: not in the target's) or one side of Table 5's relevance split (``strong`` / ``weak``). With `better_base`
-    (`worse_base`), that side is a margin, better − better_base. `table` holds the paper's values
-    (``figure5``: the paper shows the direction only)."""
+    ``roov_target``: not in the target's) or one side of Table 5's relevance split (``strong`` / ``weak``).
+    With `better_base` (`worse_base`), that side is a margin, better − better_base. `table` holds the paper's
+    values (``figure5``: the paper shows the direction only)."""
 
     key: str
     task: str

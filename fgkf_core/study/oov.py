@@ -89,7 +89,8 @@ def roov_table(records: list[dict], variants: Sequence[Variant], profile: str,
         for words in WORD_LISTS:
             scores = [100 * c[0] / c[1] for c in (oov_counts(r, data_dir, words).sum(0) for r in recs)]
             std = float(np.std(scores, ddof=1)) if len(scores) > 1 else float("nan")
-            row[f"R_oov, OOV not in {WORD_LIST_NAMES[words]}"] = fmt_ms(float(np.mean(scores)), std, len(scores), used)
+            cell = fmt_ms(float(np.mean(scores)), std, len(scores), used)
+            row[f"R_oov, OOV not in {WORD_LIST_NAMES[words]}"] = cell
         hit = paper[(paper.task == get_task(task).paper_key) & (paper.metric == "roov") & (paper.variant == label)]
         row["paper R_oov"] = f"{hit['paper'].iloc[0]:.2f}" if len(hit) else "n/a"
         rows.append(row)

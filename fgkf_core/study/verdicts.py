@@ -26,9 +26,9 @@ from .oov import oov_counts
 
 #: draws of every claim's paired bootstrap, and its seed (verdicts are deterministic)
 N_DRAWS, BOOTSTRAP_SEED = 2000, 0
-#: verdict categories in the order the overview counts them
 #: R_oov claim measures -> their OOV word list (`oov.WORD_LISTS`)
 ROOV_MEASURES = {"roov": "both", "roov_target": "target"}
+#: verdict categories in the order the overview counts them
 CATEGORIES = ("reproduced", "contradicted", "inconclusive", "not comparable", "no verdict", "not run")
 
 VERDICT_RULE = (
