@@ -104,7 +104,8 @@ def format_comparison(res: Comparison, a: Variant, b: Variant, paper: tuple[floa
     if s is None:
         lines.append("with the seed spread: n/a (a side has one seed); the verdict reads the bootstrap CI")
     else:
-        lines.append(f"with the seed spread: 95% CI [{s.ci_low:+.2f}, {s.ci_high:+.2f}]  p = {s.p_value:.3g}"
+        p = f"p = {s.p_value:.3g}" if s.p_value >= 1e-4 else "p < 0.0001"  # a t tail, not a finite draw count
+        lines.append(f"with the seed spread: 95% CI [{s.ci_low:+.2f}, {s.ci_high:+.2f}]  {p}"
                      f"  (SE {s.se:.2f}: seeds {s.se_seeds:.2f}, sentences {t.se:.2f}; t, {s.df:.1f} df); "
                      "the verdict reads this")
     lines.append(f"MDE at 80% power (α = 0.05, on the SE the verdict reads): {res.mde:.2f}")
