@@ -129,3 +129,24 @@ def test_a_gain_the_seeds_do_not_agree_on_is_inconclusive(tmp_path):
     assert low < 0 < high  # the table shows the interval the verdict read...
     assert row["CI, sentences only"] == j.sentences_only() and float(j.sentences_only()[1:].split(",")[0]) > 0
     assert row["seeds for power"] == "> 50 (test set)"  # 100 sentences cannot show the paper's +1.66, seeds or not
+
+
+def test_a_profile_the_measure_cannot_score_is_not_picked(tmp_path):
+    """Table 5's split needs an FGKF relevance run of the same profile: full target-only and basicKD records
+    without a full FGKF run must leave the claim on the page's profile (it raised before)."""
+    from dataclasses import dataclass
+
+    @dataclass(frozen=True)
+    class QuickOnly(study.ScoreMeasure):
+        def usable(self, records: list[dict]) -> bool:
+            return all(r["profile"] == "quick" for r in records)
+
+    seeds(tmp_path, 3, range(50), range(80))
+    seeds(tmp_path, 3, range(50), range(80), profile="full")
+    (claim,) = [c for c in study.main_claims(["ner_en"]) if c.worse == "basic_kd"]
+    variants = study.plain(["fgkf", "basic_kd"])
+    records = load_records(tmp_path)
+    assert study.judge_all([claim], "main_results", records, variants, "quick")[0].profile == "full"
+    assert study.judge_all([claim], "main_results", records, variants, "quick", QuickOnly())[0].profile == "quick"
+    split = study.SplitMeasure({"has-a-source.json": {}})
+    assert split.usable([{"_path": "has-a-source.json"}]) and not split.usable([{"_path": "other.json"}])

@@ -245,6 +245,10 @@ class SplitMeasure:
     scoring: str = "standard"
     min_units: int = MIN_UNITS
 
+    def usable(self, records: list[dict]) -> bool:
+        """Every record has an FGKF relevance run of its task and profile to be split by."""
+        return all(r["_path"] in self.sources for r in records)
+
     def counts(self, records: list[dict], claim: Claim) -> SideCounts:
         missing = [r["_path"] for r in records if r["_path"] not in self.sources]
         if missing:

@@ -61,6 +61,10 @@ class Measure(Protocol):
 
     def counts(self, records: list[dict], claim: Claim) -> SideCounts: ...
 
+    def usable(self, records: list[dict]) -> bool:
+        """Whether `counts` can score these records (a profile whose records it cannot score is not picked)."""
+        ...
+
 
 @dataclass(frozen=True)
 class ScoreMeasure:
@@ -77,6 +81,9 @@ class ScoreMeasure:
                               "accuracy")
         counts, _, _, metric = record_counts(records, self.scoring, claim.text)
         return SideCounts(counts, count_metric(metric, self.scoring))
+
+    def usable(self, records: list[dict]) -> bool:
+        return True
 
 
 @dataclass(frozen=True)
@@ -138,11 +145,13 @@ def pools(records: Iterable[dict], variants: Sequence[Variant]) -> dict[tuple[st
     return {k: sorted(rs, key=lambda r: r["seed"]) for k, rs in out.items()}
 
 
-def pick_profile(claim: Claim, pool: dict[tuple[str, str, str], list[dict]], profile: str) -> str | None:
-    """The profile a claim is judged in: full where all its variants have full records, else `profile`;
-    None when a variant has no record in either."""
+def pick_profile(claim: Claim, pool: dict[tuple[str, str, str], list[dict]], profile: str,
+                 measure: Measure | None = None) -> str | None:
+    """The profile a claim is judged in: full where all its variants have full records (that `measure` can
+    score: Table 5's need an FGKF relevance run of that profile), else `profile`; None when neither has them."""
+    usable = measure.usable if measure is not None else (lambda records: True)
     for p in dict.fromkeys(["full", profile] if profile != "smoke" else [profile]):
-        if all(pool.get((claim.task, v, p)) for v in claim.variants()):
+        if all(pool.get((claim.task, v, p)) and usable(pool[(claim.task, v, p)]) for v in claim.variants()):
             return p
     return None
 
@@ -152,7 +161,7 @@ def judge(claim: Claim, page: str, pool: dict[tuple[str, str, str], list[dict]],
     """The claim's paired comparison on its records (see `pick_profile`) and its verdict (`VERDICT_RULE`)."""
     measure = measure or ScoreMeasure()
     expected, why_none = paper_delta(claim)
-    used = pick_profile(claim, pool, profile)
+    used = pick_profile(claim, pool, profile, measure)
     if used is None:
         return Judgement(claim, page, None, 0, 0, expected, None, None, "not run")
     side = {v: measure.counts(pool[(claim.task, v, used)], claim) for v in claim.variants()}
