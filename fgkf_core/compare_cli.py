@@ -13,17 +13,13 @@ import math
 import re
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
-
-from .scoring import SCORINGS
+from .scoring import ROOV_MEASURES, SCORINGS
 from .stats import Comparison, compare, compare_counts, seeds_for_power, verdict
 
 if TYPE_CHECKING:
     from .study import Variant
 from .tasks import get_task
 
-#: --measure choices -> the OOV word list (`study.oov.WORD_LISTS`), None for the task's score
-MEASURES = {"score": None, "roov": "both", "roov_target": "target"}
 _VARIANT = re.compile(r"^\s*([A-Za-z0-9_]+)\s*(?:\[(.*)\])?\s*$")
 
 
@@ -131,7 +127,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("b", metavar="B", help="system compared with A, same syntax")
     p.add_argument("--profile", default="quick", help="profile of the records (default quick)")
     p.add_argument("--scoring", default="standard", choices=list(SCORINGS), help="standard (default) or paper")
-    p.add_argument("--measure", default="score", choices=list(MEASURES),
+    p.add_argument("--measure", default="score", choices=["score", *ROOV_MEASURES],
                    help="score (default), or on CWS the OOV recall with OOV = not in both domains' training words "
                         "(roov, every record's R_oov) or not in the target's (roov_target)")
     p.add_argument("--results-dir", default=None, help="results folder (default: $FGKF_RESULTS or ./results)")
@@ -153,10 +149,10 @@ def run(args: argparse.Namespace) -> int:
         res = compare(recs_a, recs_b, args.scoring, args.draws)
         print(format_comparison(res, a, b, paper_delta(task, a, b)))
         return 0
-    from .study.oov import WORD_LIST_NAMES, oov_counts  # lazy, as `parse_variant`'s study import
+    from .study.oov import WORD_LIST_NAMES, side_oov_counts  # lazy, as `parse_variant`'s study import
 
-    words = MEASURES[args.measure]
-    counts = [np.stack([oov_counts(r, words=words) for r in recs]) for recs in (recs_a, recs_b)]  # [seeds, n, 2]
+    words = ROOV_MEASURES[args.measure]
+    counts = [side_oov_counts(recs, words) for recs in (recs_a, recs_b)]  # [seeds, n, 2] each
     res = compare_counts(task, f"R_oov (OOV: not in {WORD_LIST_NAMES[words]})", "standard", "accuracy", *counts,
                          args.draws)
     print(format_comparison(res, a, b, paper_delta(task, a, b, "roov")))

@@ -24,6 +24,9 @@ from .tasks import get_task
 
 Sequences = list[list[str]]
 SCORINGS = ("standard", "paper")
+#: R_oov measures -> their OOV word list (`study.oov.WORD_LISTS`): not in both domains' training words (every
+#: record's R_oov) or not in the target's
+ROOV_MEASURES = {"roov": "both", "roov_target": "target"}
 PAD_PRED = ("gold0",)
 #: tag id 0 of each metric in the authors' code: the gold tag (and, under pad_pred="gold0", the predicted tag)
 #: of the padding. Only CWS and NER depend on it; POS padding is correct whatever tag 0 is.

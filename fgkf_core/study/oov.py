@@ -69,6 +69,11 @@ def oov_counts(record: dict, data_dir: str | Path | None = None, words: str = "b
     return out
 
 
+def side_oov_counts(records: list[dict], words: str = "both", data_dir: str | Path | None = None) -> np.ndarray:
+    """[seeds, n_sentences, 2] `oov_counts` of one side's seed records (what a paired R_oov comparison reads)."""
+    return np.stack([oov_counts(r, data_dir, words) for r in records])
+
+
 def roov_table(records: list[dict], variants: Sequence[Variant], profile: str,
                data_dir: str | Path | None = None) -> pd.DataFrame:
     """Per CWS task and variant: R_oov as mean ± std (seeds, profile) under each OOV word list, from the

@@ -6,6 +6,7 @@ pages judge with their default parameters.
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Sequence
@@ -94,10 +95,9 @@ def full_records(specs: Sequence[RunSpec], profile: str, results_dir: str | Path
     out = []
     for task, method, overrides, formulation in sorted(keys, key=repr):
         first = locate(task, method, 1, "full", formulation, data_dir, results_dir, **dict(overrides)).record
-        stem = first.name.removesuffix("1.json")  # '<profile>-<key>-s': the run key holds no seed
-        found = [(int(p.name[len(stem):-len(".json")]), p) for p in first.parent.glob(f"{stem}*.json")
-                 if p.name[len(stem):-len(".json")].isdigit()]
-        out += [read_record(p) for _, p in sorted(found)]
+        name = re.compile(re.escape(first.name.removesuffix("1.json")) + r"(\d+)\.json")  # the key holds no seed
+        found = {int(m.group(1)): p for p in first.parent.glob("*.json") if (m := name.fullmatch(p.name))}
+        out += [read_record(found[seed]) for seed in sorted(found)]
     return out
 
 

@@ -16,18 +16,16 @@ from typing import Iterable, Protocol, Sequence
 import numpy as np
 import pandas as pd
 
-from ..scoring import count_metric
+from ..scoring import ROOV_MEASURES, count_metric
 from ..stats import Comparison, compare_counts, record_counts, seeds_for_power, verdict
 from ..tasks import get_task
 from .claims import Claim, difference_reason, paper_delta
 from .glue import glue
 from .grids import Variant
-from .oov import oov_counts
+from .oov import side_oov_counts
 
 #: draws of every claim's paired bootstrap, and its seed (verdicts are deterministic)
 N_DRAWS, BOOTSTRAP_SEED = 2000, 0
-#: R_oov claim measures -> their OOV word list (`oov.WORD_LISTS`)
-ROOV_MEASURES = {"roov": "both", "roov_target": "target"}
 #: verdict categories in the order the overview counts them
 CATEGORIES = ("reproduced", "contradicted", "inconclusive", "not comparable", "no verdict", "not run")
 
@@ -77,8 +75,7 @@ class ScoreMeasure:
 
     def counts(self, records: list[dict], claim: Claim) -> SideCounts:
         if claim.measure in ROOV_MEASURES:  # right / all OOV words: the accuracy formula
-            return SideCounts(np.stack([oov_counts(r, words=ROOV_MEASURES[claim.measure]) for r in records]),
-                              "accuracy")
+            return SideCounts(side_oov_counts(records, ROOV_MEASURES[claim.measure]), "accuracy")
         counts, _, _, metric = record_counts(records, self.scoring, claim.text)
         return SideCounts(counts, count_metric(metric, self.scoring))
 
