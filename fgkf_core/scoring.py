@@ -19,6 +19,7 @@ from typing import Callable
 
 import numpy as np
 
+from .data import read_text_file
 from .metrics import evaluate
 from .tasks import get_task
 
@@ -219,12 +220,34 @@ def score_both(
     }
 
 
-def record_sentences(record: dict) -> tuple[Sequences, Sequences, Sequences]:
-    """(tokens, gold, pred) of a run record's target test set, read from its .pred.tsv side file."""
-    from .study.relevance_split import load_predictions  # lazy: keeps this module importable from runs
-
+def predictions_path(record: dict) -> Path:
+    """The run's .pred.tsv(.gz) side file, beside its record."""
     if "_path" not in record:
         raise ValueError("record has no _path (load it with runs.load_records or runs.read_record)")
+    return Path(record["_path"]).parent / record["files"]["predictions"]
+
+
+def load_predictions(record: dict) -> list[tuple[list[str], list[str], list[str]]]:
+    """The run's target test (tokens, gold tags, predicted tags), one triple per sentence, in test order."""
+    path = predictions_path(record)
+    out, cur = [], ([], [], [])
+    for line in read_text_file(path).split("\n"):
+        if not line:
+            if cur[0]:
+                out.append(cur)
+            cur = ([], [], [])
+            continue
+        tok, gold, pred = line.rsplit("\t", 2)
+        cur[0].append(tok)
+        cur[1].append(gold)
+        cur[2].append(pred)
+    if cur[0]:
+        out.append(cur)
+    return out
+
+
+def record_sentences(record: dict) -> tuple[Sequences, Sequences, Sequences]:
+    """(tokens, gold, pred) of a run record's target test set, read from its .pred.tsv side file."""
     triples = load_predictions(record)
     if not triples:
         raise ValueError(f"{Path(record['_path']).name}: its predictions file holds no sentence")

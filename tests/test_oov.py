@@ -3,11 +3,13 @@ run scored, under both word lists; the data must be the run's; the Table 3 claim
 from __future__ import annotations
 
 import copy
+from pathlib import Path
 
 import numpy as np
 import pytest
 
 from fgkf_core import study
+from fgkf_core.data import atomic_write_text, read_text_file
 from fgkf_core.runs import load_records
 from fgkf_core.study.oov import oov_counts, record_train_words
 from tests.conftest import ROOT
@@ -33,6 +35,22 @@ def test_the_target_word_list_holds_more_oov_words_sentence_by_sentence(zx_full,
     both, target = oov_counts(rec, data_dir, "both"), oov_counts(rec, data_dir, "target")  # [n, 2] each
     assert both.shape == target.shape and (target[:, 1] >= both[:, 1]).all() and target[:, 1].sum() > both[:, 1].sum()
     assert record_train_words(rec, data_dir, "target") < record_train_words(rec, data_dir, "both")
+
+
+def test_counts_are_kept_per_predictions_file_and_redone_when_it_is_rewritten(zx_full, data_dir, tmp_path):
+    rec = copy.deepcopy(zx_full[0])
+    src = Path(rec["_path"]).parent / rec["files"]["predictions"]
+    (tmp_path / src.name).write_bytes(src.read_bytes())
+    rec["_path"] = str(tmp_path / Path(rec["_path"]).name)
+    first = oov_counts(rec, data_dir)  # [n, 2]
+    first[:] = -1  # a caller's copy: changing it must not reach the kept counts
+    kept = oov_counts(rec, data_dir)
+    assert (kept >= 0).all() and kept[:, 0].sum() < kept[:, 1].sum()  # the run missed some OOV words
+    lines = [line.rsplit("\t", 2) for line in read_text_file(tmp_path / src.name).split("\n")]
+    perfect = "\n".join("\t".join([x[0], x[1], x[1]]) if len(x) == 3 else "" for x in lines)
+    atomic_write_text(tmp_path / src.name, perfect)  # every prediction now gold: all OOV words right
+    redone = oov_counts(rec, data_dir)
+    assert (redone[:, 0] == redone[:, 1]).all() and (redone[:, 1] == kept[:, 1]).all()
 
 
 def test_data_that_is_not_the_runs_is_refused_naming_the_file(zx_full, data_dir):

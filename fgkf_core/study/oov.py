@@ -14,7 +14,7 @@ import pandas as pd
 
 from ..metrics import bmes_words
 from ..prepare import bmes_to_words
-from ..scoring import record_sentences
+from ..scoring import predictions_path, record_sentences
 from ..tasks import SPLIT_SEED, data_fingerprint, data_root, get_task, load_task
 from .grids import Variant
 from .paper import paper_long
@@ -56,10 +56,27 @@ def record_train_words(record: dict, data_dir: str | Path | None = None, words: 
                         c.get("target_pool"), c.get("split_seed", SPLIT_SEED), words)
 
 
+#: oov_counts already made: (predictions file, its mtime_ns and size, word list, data root) -> [n, 2]
+_COUNTS: dict[tuple, np.ndarray] = {}
+
+
 def oov_counts(record: dict, data_dir: str | Path | None = None, words: str = "both") -> np.ndarray:
     """[n_sentences, 2] per test sentence: (OOV gold words segmented right, OOV gold words) against the word
-    list `words`; their column sums give R_oov = 100 · right / all (with "both": the record's own R_oov)."""
+    list `words`; their column sums give R_oov = 100 · right / all (with "both": the record's own R_oov).
+
+    The data check runs on every call; the counts of a predictions file are kept (a page judges several R_oov
+    claims on the same seeds), keyed on its mtime and size, so that a rewritten file is counted again."""
     known = record_train_words(record, data_dir, words)
+    pred_file = predictions_path(record)
+    stat = pred_file.stat()
+    key = (str(pred_file.resolve()), stat.st_mtime_ns, stat.st_size, words, str(data_root(data_dir)))
+    if key not in _COUNTS:
+        _COUNTS[key] = _count(record, known)  # [n, 2]
+    return _COUNTS[key].copy()  # [n, 2]
+
+
+def _count(record: dict, known: frozenset[str]) -> np.ndarray:
+    """[n_sentences, 2] (OOV gold words segmented right, OOV gold words) of the record's test predictions."""
     tokens, gold, pred = record_sentences(record)
     out = np.zeros((len(gold), 2))  # [n, 2]
     for i, (chars, g, p) in enumerate(zip(tokens, gold, pred)):
@@ -78,7 +95,7 @@ def roov_table(records: list[dict], variants: Sequence[Variant], profile: str,
                data_dir: str | Path | None = None) -> pd.DataFrame:
     """Per CWS task and variant: R_oov as mean ± std (seeds, profile) under each OOV word list, from the
     full-profile records where the variant has them, else `profile`'s, beside the paper's one R_oov column."""
-    from .verdicts import pools  # verdicts imports this module
+    from .verdicts import pools, profile_order  # verdicts imports this module
 
     pool = pools(records, variants)
     paper = paper_long("table3")
@@ -86,7 +103,7 @@ def roov_table(records: list[dict], variants: Sequence[Variant], profile: str,
     for task, label in dict.fromkeys((t, v) for t, v, _ in pool):
         if get_task(task).metric != "word_f1":
             continue
-        used = next((p for p in dict.fromkeys(["full", profile]) if pool.get((task, label, p))), None)
+        used = next((p for p in profile_order(profile) if pool.get((task, label, p))), None)
         if used is None:
             continue
         recs = pool[(task, label, used)]

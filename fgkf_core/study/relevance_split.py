@@ -3,40 +3,19 @@ behind the relevance heatmaps (Figure 4), read from the runs' prediction and rel
 from __future__ import annotations
 
 import math
-from pathlib import Path
 from dataclasses import dataclass
 from typing import Any, Iterable, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
 
-from ..data import read_text_file
 from ..metrics import bio_chunks, bmes_words
 from ..runs import load_relevance
-from ..scoring import COUNT_METRICS
+from ..scoring import COUNT_METRICS, load_predictions
 from .glue import glue
 from .claims import Claim
 from .grids import Variant
 from .verdicts import SideCounts
-
-
-def load_predictions(record: dict) -> list[tuple[list[str], list[str], list[str]]]:
-    """The run's target test (tokens, gold tags, predicted tags), one triple per sentence, in test order."""
-    path = Path(record["_path"]).parent / record["files"]["predictions"]
-    out, cur = [], ([], [], [])
-    for line in read_text_file(path).split("\n"):
-        if not line:
-            if cur[0]:
-                out.append(cur)
-            cur = ([], [], [])
-            continue
-        tok, gold, pred = line.rsplit("\t", 2)
-        cur[0].append(tok)
-        cur[1].append(gold)
-        cur[2].append(pred)
-    if cur[0]:
-        out.append(cur)
-    return out
 
 
 def relevance_threshold(rel: dict, key: str = "alpha_elem") -> float:

@@ -142,12 +142,17 @@ def pools(records: Iterable[dict], variants: Sequence[Variant]) -> dict[tuple[st
     return {k: sorted(rs, key=lambda r: r["seed"]) for k, rs in out.items()}
 
 
+def profile_order(profile: str) -> list[str]:
+    """The profiles a page's numbers are read from, preferred first: full, then the page's own (smoke alone)."""
+    return list(dict.fromkeys(["full", profile] if profile != "smoke" else [profile]))
+
+
 def pick_profile(claim: Claim, pool: dict[tuple[str, str, str], list[dict]], profile: str,
                  measure: Measure | None = None) -> str | None:
     """The profile a claim is judged in: full where all its variants have full records (that `measure` can
     score: Table 5's need an FGKF relevance run of that profile), else `profile`; None when neither has them."""
     usable = measure.usable if measure is not None else (lambda records: True)
-    for p in dict.fromkeys(["full", profile] if profile != "smoke" else [profile]):
+    for p in profile_order(profile):
         if all(pool.get((claim.task, v, p)) and usable(pool[(claim.task, v, p)]) for v in claim.variants()):
             return p
     return None
