@@ -18,7 +18,7 @@ PYTHON ?= $(if $(wildcard .venv/bin/python),.venv/bin/python,python)
 PAPERMILL ?= $(PYTHON) -m papermill
 JUPYTER_BOOK ?= $(if $(wildcard .venv/bin/jupyter-book),.venv/bin/jupyter-book,jupyter-book)
 PAPERMILL_ARGS ?=
-NOTEBOOKS ?= main_results cws_variants relevance_split relevance_heatmaps data_size ablation fidelity ner_splits reproducibility
+NOTEBOOKS ?= main_results cws_variants relevance_split relevance_heatmaps data_size ablation fidelity fusion_weights ner_splits reproducibility
 # tqdm warns at import when ipywidgets is missing; that stderr line would fail the strict book build
 export PYTHONWARNINGS := ignore:IProgress not found
 

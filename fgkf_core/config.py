@@ -35,8 +35,9 @@ class Config:
     # fusion
     alpha: Literal["samp", "elem", "multi", "basic"] = "multi"  # "samp" | "elem" | "multi" | "basic" (constant kd_alpha, i.e. w/o alpha_multi)
     kd_alpha: float = 0.5  # basicKD alpha (Eq. 2)
-    tau: float = 1.0  # Eq. 10 temperature (trainable)
-    gamma: float = 0.5  # Eq. 10 bias (trainable)
+    tau: float = 1.0  # Eq. 10 temperature (initial value: trained, as the paper's table and the code)
+    gamma: float = 0.5  # Eq. 10 bias (initial value: trained)
+    fusion_weights: Literal["trained", "fixed"] = "trained"  # tau, gamma and Eq. 14's map: "trained" on L_T (paper, code) | "fixed" at their initial values (beyond the paper)
     gradient_block: bool = True  # p^S under no_grad; off lets the KD loss reach the source model
     # formulation sub-switches (paper values; "code" flips them, see FORMULATIONS)
     sample_weight: Literal["sigmoid", "exp"] = "sigmoid"  # "sigmoid" sigma(tau*w+gamma) (Eq. 10) | "exp" exp(g*(t-P_tgt)) on KD only
@@ -141,7 +142,8 @@ def _describe(hint: Any) -> str:
 
 #: fields added after runs were first keyed, at the value that reproduces the earlier behaviour: at that value
 #: they are left out of the run key (`runs.run_key`), so adding a knob never orphans a recorded run
-KEY_NEUTRAL: dict[str, Any] = {"split_seed": 2019, "routing_dtype": "float32", "flush_denormal": False}
+KEY_NEUTRAL: dict[str, Any] = {"split_seed": 2019, "routing_dtype": "float32", "flush_denormal": False,
+                               "fusion_weights": "trained"}
 
 #: per-task values from the authors' code (MAX_LEN lives on the Task)
 TASK_DEFAULTS: dict[str, dict[str, Any]] = {

@@ -46,12 +46,13 @@ class Fusion(nn.Module):
 
     def __init__(
         self, mode: str = "multi", sample_weight: str = "sigmoid", elem_map: str = "token", loss_split: str = "multi_both",
-        tau: float = 1.0, gamma: float = 0.5, kd_alpha: float = 0.5, max_len: int = 100,
+        tau: float = 1.0, gamma: float = 0.5, kd_alpha: float = 0.5, max_len: int = 100, weights: str = "trained",
     ):
         super().__init__()
         for name, value, valid in [
             ("alpha", mode, self.MODES), ("sample_weight", sample_weight, ("sigmoid", "exp")),
             ("elem_map", elem_map, ("token", "positional")), ("loss_split", loss_split, ("multi_both", "elem_seq")),
+            ("fusion_weights", weights, ("trained", "fixed")),
         ]:
             if value not in valid:
                 raise ValueError(f"unknown {name} {value!r}; valid: {', '.join(valid)}")
@@ -65,6 +66,9 @@ class Fusion(nn.Module):
         else:
             self.W_alpha = nn.Parameter(nn.init.trunc_normal_(torch.empty(max_len, max_len), std=0.01, a=-0.02, b=0.02))
             self.b_alpha = nn.Parameter(torch.zeros(max_len))
+        if weights == "fixed":  # L_T only ever lowers them (see `study.fusion_weights`): keep their initial values
+            for p in self.parameters():
+                p.requires_grad_(False)
 
     def matrices(self) -> list[torch.Tensor]:
         """Weights the TF code attaches its L2 regulariser to (W_alpha in the positional map)."""

@@ -13,7 +13,7 @@ from .methods.base import Method
 #: config keys that only some methods read -> which methods read them
 _RELEVANCE = (
     "relevance", "n_capsules", "capsule_dim", "routing_iters", "mlp_hidden", "mlp_dropout", "alpha", "tau", "gamma",
-    "sample_weight", "loss_split", "domain_clf", "elem_map", "compile_routing", "routing_dtype",
+    "fusion_weights", "sample_weight", "loss_split", "domain_clf", "elem_map", "compile_routing", "routing_dtype",
 )
 _ALTERNATE = ("alternate", "pretrain_alternate")
 

@@ -204,6 +204,33 @@ def test_crf_start_end_switch():
         assert names == {"transitions", "start_transitions", "end_transitions"}
 
 
+# ----------------------------------------------------------------------------- fusion_weights (Trainer)
+
+
+@pytest.mark.parametrize("elem_map", ["token", "positional"])
+def test_fusion_weights_fixed_keep_their_initial_values_and_trained_ones_fall(pos_en, elem_map):
+    """Eq. 10's tau, gamma and Eq. 14's map: trained on L_T by default, where a few target steps already lower the
+    KD weight alpha; `fusion_weights=fixed` leaves them at their initial values while the taggers still learn."""
+    moved = {}
+    for weights in ("trained", "fixed"):
+        tr, prep, cfg = make_trainer(pos_en, "fgkf", fusion_weights=weights, elem_map=elem_map)
+        fusion = tr.system.fusion
+        before = {n: p.detach().clone() for n, p in fusion.named_parameters()}
+        emit0 = tr.system.target.emit.weight.detach().clone()
+        tr.refresh_teacher()
+        for batch in list(prep.target_train.batches(cfg.batch_size))[:3]:
+            tr.target_step(batch)
+        moved[weights] = {n: not torch.equal(p, before[n]) for n, p in fusion.named_parameters()}
+        assert not torch.equal(tr.system.target.emit.weight, emit0)  # the target tagger trains either way
+        if weights == "fixed":
+            assert fusion.tau.item() == cfg.tau and fusion.gamma.item() == cfg.gamma
+        else:
+            assert fusion.gamma.item() < cfg.gamma  # L_T pushes alpha_samp's bias down
+    assert all(moved["trained"].values()) and not any(moved["fixed"].values()), moved
+    with pytest.raises(ValueError, match="fusion_weights: expected one of 'trained', 'fixed', got 'frozen'"):
+        resolve("pos_en", "smoke", fusion_weights="frozen")
+
+
 # ----------------------------------------------------------------------------- l2, lr (Trainer)
 
 

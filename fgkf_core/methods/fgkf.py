@@ -35,7 +35,8 @@ class FGKFSystem(TaggerPair):
         self.relevance = RelevanceModule(h, **rel_kw)
         self.source_relevance = RelevanceModule(h, **rel_kw) if cfg.domain_clf == "one_class_caps" else None
         self.fusion = Fusion(
-            cfg.alpha, cfg.sample_weight, cfg.elem_map, cfg.loss_split, cfg.tau, cfg.gamma, cfg.kd_alpha, ctx.max_len
+            cfg.alpha, cfg.sample_weight, cfg.elem_map, cfg.loss_split, cfg.tau, cfg.gamma, cfg.kd_alpha, ctx.max_len,
+            cfg.fusion_weights,
         )
 
 

@@ -1,5 +1,5 @@
 """The study behind the book: notebook parameters, run grids, the paper's tables and claims, seed summaries,
-paired verdicts, the Table 5 split, figures (and their fonts), glue, provenance, early-stopping evidence, the bfloat16 check, the ner_en gap, the full plan's progress, labels and display
+paired verdicts, the Table 5 split, FGKF's learned fusion weights, figures (and their fonts), glue, provenance, early-stopping evidence, the bfloat16 check, the ner_en gap, the full plan's progress, labels and display
 formatting, one module each. Notebooks do
 ``from fgkf_core import study``.
 
@@ -14,8 +14,15 @@ from .claims import (
 from .data_size import data_size_claim, data_size_summary, data_size_table, margins
 from .effects import effects_table, paired_delta
 from .display import fmt_duration, fmt_share, html_table, short_hash
-from .figures import data_size_figure, heatmap_figure, plot_data_size, plot_heatmap
+from .figures import data_size_figure, heatmap_figure, kd_weight_figure, plot_data_size, plot_heatmap, plot_kd_weight
 from .fonts import cjk_font
+from .fusion_weights import (
+    fusion_weights_grid, glue_comparisons, hypothesis_reading, kd_weight_curves, trace_frame, traced_records,
+    weights_conclusion, weights_summary,
+)
+from .fusion_weights import PAIRS as FUSION_PAIRS
+from .fusion_weights import VARIANTS as FUSION_VARIANTS
+from .fusion_weights import comparisons as fusion_comparisons
 from .frames import CONFIG_COLUMNS, paper_score, runs_frame, variants_of
 from .glue import glue, glue_compare, glue_key, glue_settings
 from .grids import (
@@ -60,7 +67,10 @@ __all__ = [
     "data_size_claim", "data_size_summary", "data_size_table", "margins",
     "effects_table", "paired_delta",
     "fmt_duration", "fmt_share", "html_table", "short_hash",
-    "cjk_font", "data_size_figure", "heatmap_figure", "plot_data_size", "plot_heatmap",
+    "cjk_font", "data_size_figure", "heatmap_figure", "kd_weight_figure", "plot_data_size", "plot_heatmap",
+    "plot_kd_weight",
+    "FUSION_PAIRS", "FUSION_VARIANTS", "fusion_comparisons", "fusion_weights_grid", "glue_comparisons",
+    "hypothesis_reading", "kd_weight_curves", "trace_frame", "traced_records", "weights_conclusion", "weights_summary",
     "metric_label", "task_label", "task_summary",
     "CONFIG_COLUMNS", "paper_score", "runs_frame", "variants_of",
     "glue", "glue_compare", "glue_key", "glue_settings",

@@ -1,5 +1,5 @@
-"""Figures: the relevance heatmap (Figure 4) and the data-size curve (Figure 5), drawn with matplotlib from
-frames computed elsewhere (nothing here computes a number) and shown in the notebooks as PNGs."""
+"""Figures: the relevance heatmap (Figure 4), the data-size curve (Figure 5) and FGKF's KD weight during training,
+drawn with matplotlib from frames computed elsewhere (nothing here computes a number), shown as PNGs."""
 from __future__ import annotations
 
 import io
@@ -119,3 +119,29 @@ def data_size_figure(summ: pd.DataFrame, metric: str, title: str | None = None):
 def plot_data_size(summ: pd.DataFrame, metric: str, title: str | None = None):
     """`data_size_figure` as a PNG for the notebook."""
     return _png(data_size_figure(summ, metric, title))
+
+
+def kd_weight_figure(curves: Mapping[str, list[tuple[np.ndarray, np.ndarray]]], kd_alpha: float = 0.5):
+    """The mean KD weight α_kd per logged window vs target steps (log scale), one colour per label of
+    `fusion_weights.kd_weight_curves`, one line per run, basicKD's constant as a dashed line."""
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(6.3, 3.8), layout="constrained")
+    ax = fig.add_subplot()
+    for i, (label, runs) in enumerate(curves.items()):
+        for j, (steps, kd) in enumerate(runs):
+            ax.plot(steps, kd, color=f"C{i}", alpha=0.8, linewidth=1.2,
+                    label=f"{label} ({len(runs)} runs)" if j == 0 else None)
+    ax.axhline(kd_alpha, color="black", linestyle="--", linewidth=1, label=f"basicKD (constant {kd_alpha:g})")
+    ax.set_yscale("log")
+    ax.set_xlabel("target steps")
+    ax.set_ylabel("mean KD weight α_kd per window")
+    ax.set_title("FGKF's KD weight during training", fontsize=10)
+    ax.legend(fontsize=7)
+    ax.grid(alpha=0.3, which="both")
+    return fig
+
+
+def plot_kd_weight(curves: Mapping[str, list[tuple[np.ndarray, np.ndarray]]], kd_alpha: float = 0.5):
+    """`kd_weight_figure` as a PNG for the notebook."""
+    return _png(kd_weight_figure(curves, kd_alpha))

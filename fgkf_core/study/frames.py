@@ -6,6 +6,7 @@ from typing import Iterable, Sequence
 
 import pandas as pd
 
+from ..config import KEY_NEUTRAL
 from ..scoring import rescore
 from .grids import Variant
 
@@ -13,7 +14,7 @@ from .grids import Variant
 #: config keys that tell the study's variants apart (shown as columns of `runs_frame`)
 CONFIG_COLUMNS = (
     "relevance", "alpha", "warm_up", "shared_embedding", "gradient_block", "target_pool", "target_fraction", "lr",
-    "sample_weight", "loss_split", "domain_clf", "elem_map", "ps_refresh",
+    "sample_weight", "loss_split", "domain_clf", "elem_map", "ps_refresh", "fusion_weights",
 )
 
 
@@ -52,7 +53,7 @@ def runs_frame(records: Iterable[dict], variants: Sequence[Variant] | None = Non
             "task": rec["task"], "method": rec["method"], "seed": rec["seed"],
             "profile": rec["profile"], "formulation": rec.get("formulation", "paper"),
             "overrides": ", ".join(f"{k}={v}" for k, v in sorted(overrides.items())),
-            **{k: cfg.get(k) for k in CONFIG_COLUMNS},
+            **{k: cfg.get(k, KEY_NEUTRAL.get(k)) for k in CONFIG_COLUMNS},  # a key newer than the record: neutral
             "score": test.get("score"), "roov": test.get("roov"),
             "score_paper": paper_score(rec) if paper_scoring else None, "best_dev": rec.get("best_dev"),
             "n_target_train": rec.get("task_info", {}).get("sizes", {}).get("target_train"),

@@ -32,18 +32,20 @@ def as_list(value: Any) -> list | None:
 DEFAULT_TASKS: dict[str, list[str]] = {
     "main_results": SETTINGS, "cws_variants": ["cws_zx", "cws_weibo"], "relevance_split": ["pos_en", "ner_en"],
     "relevance_heatmaps": ["cws_zx", "ner_en"], "fidelity": ["ner_en"], "data_size": ["cws_weibo"],
+    "fusion_weights": ["cws_zx"],
 }
 PROFILE_TASKS: dict[str, dict[str, list[str]]] = {
-    "smoke": {"main_results": ["cws_zx", "pos_en", "ner_en"], "cws_variants": ["cws_zx"], "data_size": ["ner_en"]},
+    "smoke": {"main_results": ["cws_zx", "pos_en", "ner_en"], "cws_variants": ["cws_zx"], "data_size": ["ner_en"],
+              "fusion_weights": ["ner_en"]},
     "quick": {
         "cws_variants": ["ner_en"],
-        "relevance_heatmaps": ["ner_zh", "ner_en"], "data_size": ["ner_en"],
+        "relevance_heatmaps": ["ner_zh", "ner_en"], "data_size": ["ner_en"], "fusion_weights": ["ner_en"],
     },
 }
 #: seeds of each page when none are given: three where the paper's claims need a variance estimate
 PROFILE_SEEDS: dict[str, dict[str, list[int]]] = {
     "smoke": {},
-    "quick": {"relevance_split": [1, 2, 3]},
+    "quick": {"relevance_split": [1, 2, 3], "fusion_weights": [1, 2, 3]},
     "full": {"*": [1, 2, 3]},
 }
 
