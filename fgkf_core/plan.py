@@ -23,6 +23,7 @@ import yaml
 from .config import PROFILES, Config
 from .hooks import RunPaused, summary_path
 from .identity import native_bf16
+from .methods import METHODS
 from .pool import worker_pool
 from .runs import LOG_EVERY, RunSpec, _run_spec, checkpoint_root, default_results_dir, locate, pick_device, read_record
 from .validate import check_threads
@@ -125,10 +126,28 @@ def measured_walls(results: Path, profile: str, device_type: str | None = None) 
     return walls
 
 
+def _sibling_estimate(spec: RunSpec, walls: dict[WallKey, list[float]]) -> float | None:
+    """One-thread wall of a method not yet measured on its task, scaled from a sibling (a method of the same
+    schedule) measured there: wall(task, sibling) x wall(other, method) / wall(other, sibling), averaged over
+    every (other task, sibling) measured both ways; None when there is none. A task's cost per method is not its
+    neighbour's: Weibo's 5% target makes 16-step episodes (Zhuxian's: 38), so an Algorithm 1 run there takes 2.4x
+    the source steps for the same patience, which the sibling's own wall on the task already holds."""
+    pair: dict[tuple[str, str], list[float]] = {}
+    for (t, m, _), ws in walls.items():
+        pair.setdefault((t, m), []).extend(ws)
+    avg = {k: sum(ws) / len(ws) for k, ws in pair.items()}
+    schedule = getattr(METHODS.get(spec.method), "schedule", None)
+    ratios = [avg[(spec.task, sib)] * avg[(other, spec.method)] / avg[(other, sib)]
+              for (other, method) in avg if method == spec.method and other != spec.task
+              for (t, sib) in avg if t == spec.task and sib != spec.method and (other, sib) in avg
+              and getattr(METHODS.get(sib), "schedule", None) == schedule]
+    return sum(ratios) / len(ratios) if ratios else None
+
+
 def expected_seconds(spec: RunSpec, walls: dict[WallKey, list[float]], threads: int = 1) -> tuple[float, bool]:
     """Expected wall seconds of one run on `threads` threads from one-thread walls: same task, method and
-    overrides, else same task and method, else same method, else all runs; also whether its own task and
-    method were measured."""
+    overrides, else same task and method, else scaled from a sibling method on the task (`_sibling_estimate`),
+    else same method, else all runs; also whether its own task and method were measured."""
     def mean(xs: list[float]) -> float:
         return sum(xs) / len(xs) / thread_speedup(threads) if xs else 0.0
 
@@ -138,6 +157,9 @@ def expected_seconds(spec: RunSpec, walls: dict[WallKey, list[float]], threads: 
     same_pair = [w for (t, m, _), ws in walls.items() if (t, m) == (spec.task, spec.method) for w in ws]
     if same_pair:
         return mean(same_pair), True
+    scaled = _sibling_estimate(spec, walls)
+    if scaled is not None:
+        return scaled / thread_speedup(threads), False
     same_method = [w for (_, m, _), ws in walls.items() if m == spec.method for w in ws]
     return mean(same_method or [w for ws in walls.values() for w in ws]), False
 
@@ -159,7 +181,8 @@ def pick_next(queue: list[tuple[str, RunSpec]], walls: dict[WallKey, list[float]
               threads: int = 1, spent: dict[str, float] | None = None) -> int | None:
     """Index of the queued run to start next: the first one without a deadline; with `seconds_left`, the first
     one expected to finish in time (`expected_seconds` on `threads` threads: its own measured walls, else a guess
-    from its method's on other tasks; less what it has `spent` before a pause), else None. A run started on a
+    from a sibling method on its task or its method's on other tasks; less what it has `spent` before a pause),
+    else None. A run started on a
     guess can still pause at the deadline; one guessed too long is not started, since a machine lent for a
     sitting keeps no checkpoint."""
     if seconds_left is None:

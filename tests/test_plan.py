@@ -39,6 +39,20 @@ def test_committed_full_plan_expands_in_tier_order():
     assert sum(bool(s.overrides) for s in first) == 1
 
 
+def test_an_unmeasured_run_is_scaled_from_a_sibling_method_on_its_task():
+    """Weibo's FGKF from Weibo's basicKD and both on Zhuxian (the same Algorithm 1 schedule); target-only, another
+    schedule, is no sibling; without a sibling the method's mean elsewhere is the guess."""
+    walls = {("zx", "basic_kd", "{}"): [2000.0], ("zx", "fgkf", "{}"): [9000.0, 11000.0],
+             ("weibo", "basic_kd", "{}"): [3000.0, 5000.0], ("weibo", "target_only", "{}"): [400.0],
+             ("zx", "target_only", "{}"): [4000.0]}
+    seconds, measured = expected_seconds(RunSpec("weibo", "fgkf", 1), walls)
+    assert seconds == pytest.approx(4000.0 * 10000.0 / 2000.0) and not measured  # 5x Weibo's basicKD
+    assert expected_seconds(RunSpec("weibo", "fgkf", 1), walls, threads=2)[0] == pytest.approx(
+        20000.0 / thread_speedup(2))
+    lone = {("zx", "fgkf", "{}"): [9000.0], ("weibo", "target_only", "{}"): [400.0], ("zx", "target_only", "{}"): [40.0]}
+    assert expected_seconds(RunSpec("weibo", "fgkf", 1), lone) == (pytest.approx(9000.0), False)
+
+
 def test_plan_errors_name_file_and_group(tmp_path):
     bad = _write(tmp_path / "p.yaml", "profile: smoke\ntiers:\n  - name: a\n    groups:\n      - {tasks: [ner_en], seeds: [1]}\n")
     with pytest.raises(ValueError, match=r"p\.yaml: tier 1 group 1: 'methods' must be a non-empty list"):
