@@ -40,7 +40,8 @@ class Alphas:
 
 
 class Fusion(nn.Module):
-    """Maps relevance to alphas. `mode`: samp | elem | multi | basic (constant kd_alpha, no relevance)."""
+    """Maps relevance to alphas. `mode`: samp | elem | multi | basic (constant kd_alpha, no relevance); `weights`:
+    "trained" (tau, gamma and the alpha_elem map learn on L_T) or "fixed" (kept at their initial values)."""
 
     MODES = ("samp", "elem", "multi", "basic")
 
@@ -66,7 +67,7 @@ class Fusion(nn.Module):
         else:
             self.W_alpha = nn.Parameter(nn.init.trunc_normal_(torch.empty(max_len, max_len), std=0.01, a=-0.02, b=0.02))
             self.b_alpha = nn.Parameter(torch.zeros(max_len))
-        if weights == "fixed":  # L_T only ever lowers them (see `study.fusion_weights`): keep their initial values
+        if weights == "fixed":  # trained on L_T they cut the KD weight (`study.fusion_weights`): keep initial values
             for p in self.parameters():
                 p.requires_grad_(False)
 
