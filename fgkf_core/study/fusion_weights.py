@@ -30,9 +30,10 @@ VARIANTS = [Variant("fgkf", "fgkf"), Variant("fgkf_fixed_fusion", "fgkf", {"fusi
             Variant("basic_kd", "basic_kd")]
 #: (better, worse) pairs the page compares: the hypothesis is that the first beats the second
 PAIRS = [("fgkf_fixed_fusion", "fgkf"), ("fgkf_fixed_fusion", "basic_kd"), ("fgkf", "basic_kd")]
-TRACE_COLUMNS = ["task", "profile", "seed", "fusion weights", "alpha", "step", "alpha_kd", "alpha_samp",
-                 "alpha_elem", "tau", "gamma", "best step"]
-SUMMARY_COLUMNS = ["task", "profile", "seed", "formulation", "overrides", "fusion weights", "alpha", "α_kd first", "α_kd at best",
+#: what a trace window logs of the fusion weights (means over its target steps; tau and gamma at its end)
+WINDOW_KEYS = ("alpha_kd", "alpha_samp", "alpha_elem", "tau", "gamma")
+TRACE_COLUMNS = ["task", "method", "profile", "seed", "fusion weights", "alpha", "step", *WINDOW_KEYS, "best step"]
+SUMMARY_COLUMNS = ["task", "method", "profile", "seed", "formulation", "overrides", "fusion weights", "alpha", "α_kd first", "α_kd at best",
                    "α_kd last", "γ at best", "τ at best", "best step", "test"]
 
 
@@ -64,10 +65,10 @@ def trace_frame(records: Iterable[dict]) -> pd.DataFrame:
     for rec in records:
         trace = [t for t in rec.get("alpha_trace") or [] if "alpha_kd" in t]
         for t in trace:
-            rows.append({"task": rec["task"], "profile": rec["profile"], "seed": rec["seed"],
+            rows.append({"task": rec["task"], "method": rec["method"], "profile": rec["profile"], "seed": rec["seed"],
                          "formulation": rec.get("formulation", "paper"), "overrides": _overrides(rec),
                          "fusion weights": _setting(rec, "fusion_weights"), "alpha": rec["config"]["alpha"],
-                         "step": int(t["step"]), **{k: float(t[k]) for k in TRACE_COLUMNS[6:11]},
+                         "step": int(t["step"]), **{k: float(t[k]) for k in WINDOW_KEYS},
                          "best step": int(rec["best_step"]), "_path": rec.get("_path")})
     return pd.DataFrame(rows, columns=[*TRACE_COLUMNS, "formulation", "overrides", "_path"])
 
@@ -84,13 +85,13 @@ def weights_summary(records: Iterable[dict]) -> pd.DataFrame:
         at_best = run[run["step"] <= run["best step"]]
         best = at_best.iloc[-1] if len(at_best) else run.iloc[0]  # a best point before the first window: that one
         first, last = run.iloc[0], run.iloc[-1]
-        rows.append({**{k: first[k] for k in ("task", "profile", "seed", "formulation", "overrides", "fusion weights",
-                                               "alpha")},
+        rows.append({**{k: first[k] for k in ("task", "method", "profile", "seed", "formulation", "overrides",
+                                               "fusion weights", "alpha")},
                      "α_kd first": first["alpha_kd"], "α_kd at best": best["alpha_kd"], "α_kd last": last["alpha_kd"],
                      "γ at best": best["gamma"], "τ at best": best["tau"], "best step": int(first["best step"]),
                      "test": tests[first["_path"]]})
     frame = pd.DataFrame(rows, columns=SUMMARY_COLUMNS)
-    return frame.sort_values(["fusion weights", "profile", "task", "formulation", "overrides", "seed"],
+    return frame.sort_values(["fusion weights", "profile", "task", "method", "formulation", "overrides", "seed"],
                              ignore_index=True)
 
 

@@ -39,7 +39,7 @@ PROFILE_TASKS: dict[str, dict[str, list[str]]] = {
               "fusion_weights": ["ner_en"]},
     "quick": {
         "cws_variants": ["ner_en"],
-        "relevance_heatmaps": ["ner_zh", "ner_en"], "data_size": ["ner_en"], "fusion_weights": ["ner_en"],
+        "relevance_heatmaps": ["ner_zh", "ner_en"], "data_size": ["ner_en"],
     },
 }
 #: seeds of each page when none are given: three where the paper's claims need a variance estimate
