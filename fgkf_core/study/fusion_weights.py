@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import Iterable, Sequence
+from typing import Any, Iterable, Sequence
 
 import numpy as np
 import pandas as pd
@@ -33,8 +33,8 @@ PAIRS = [("fgkf_fixed_fusion", "fgkf"), ("fgkf_fixed_fusion", "basic_kd"), ("fgk
 #: what a trace window logs of the fusion weights (means over its target steps; tau and gamma at its end)
 WINDOW_KEYS = ("alpha_kd", "alpha_samp", "alpha_elem", "tau", "gamma")
 TRACE_COLUMNS = ["task", "method", "profile", "seed", "fusion weights", "alpha", "step", *WINDOW_KEYS, "best step"]
-SUMMARY_COLUMNS = ["task", "method", "profile", "seed", "formulation", "overrides", "fusion weights", "alpha", "α_kd first", "α_kd at best",
-                   "α_kd last", "γ at best", "τ at best", "best step", "test"]
+SUMMARY_COLUMNS = ["task", "method", "profile", "seed", "formulation", "overrides", "fusion weights", "alpha",
+                   "α_kd first", "α_kd at best", "α_kd last", "γ at best", "τ at best", "best step", "test"]
 
 
 def fusion_weights_grid(profile: str, task: str, seeds: Sequence[int] | None = None) -> PageGrid:
@@ -54,7 +54,8 @@ def _overrides(rec: dict) -> str:
     return ", ".join(f"{k}={v}" for k, v in sorted(rec.get("config_layers", {}).get("overrides", {}).items()))
 
 
-def _setting(rec: dict, key: str):
+def _setting(rec: dict, key: str) -> Any:
+    """A config value of the record; a key newer than the record at its neutral value."""
     return {**KEY_NEUTRAL, **rec["config"]}.get(key)
 
 
@@ -87,7 +88,8 @@ def weights_summary(records: Iterable[dict]) -> pd.DataFrame:
         first, last = run.iloc[0], run.iloc[-1]
         rows.append({**{k: first[k] for k in ("task", "method", "profile", "seed", "formulation", "overrides",
                                                "fusion weights", "alpha")},
-                     "α_kd first": first["alpha_kd"], "α_kd at best": best["alpha_kd"], "α_kd last": last["alpha_kd"],
+                     "α_kd first": first["alpha_kd"], "α_kd at best": best["alpha_kd"],
+                     "α_kd last": last["alpha_kd"],
                      "γ at best": best["gamma"], "τ at best": best["tau"], "best step": int(first["best step"]),
                      "test": tests[first["_path"]]})
     frame = pd.DataFrame(rows, columns=SUMMARY_COLUMNS)
