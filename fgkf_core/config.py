@@ -145,6 +145,11 @@ def _describe(hint: Any) -> str:
 KEY_NEUTRAL: dict[str, Any] = {"split_seed": 2019, "routing_dtype": "float32", "flush_denormal": False,
                                "fusion_weights": "trained"}
 
+def with_neutral(config: dict[str, Any]) -> dict[str, Any]:
+    """A record's resolved config with every key added since it was written at its neutral value (`KEY_NEUTRAL`)."""
+    return {**KEY_NEUTRAL, **config}
+
+
 #: per-task values from the authors' code (MAX_LEN lives on the Task)
 TASK_DEFAULTS: dict[str, dict[str, Any]] = {
     "cws_zx": {"warm_up_epochs": 5.0},

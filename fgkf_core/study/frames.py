@@ -6,7 +6,7 @@ from typing import Iterable, Sequence
 
 import pandas as pd
 
-from ..config import KEY_NEUTRAL
+from ..config import with_neutral
 from ..scoring import rescore
 from .grids import Variant
 
@@ -46,14 +46,14 @@ def runs_frame(records: Iterable[dict], variants: Sequence[Variant] | None = Non
         labels = variants_of(rec, variants)
         if not labels:
             continue
-        cfg = rec.get("config", {})
+        cfg = with_neutral(rec.get("config", {}))  # a key newer than the record: at its neutral value
         test = rec.get("test", {})
         overrides = rec.get("config_layers", {}).get("overrides", {})
         row = {
             "task": rec["task"], "method": rec["method"], "seed": rec["seed"],
             "profile": rec["profile"], "formulation": rec.get("formulation", "paper"),
             "overrides": ", ".join(f"{k}={v}" for k, v in sorted(overrides.items())),
-            **{k: cfg.get(k, KEY_NEUTRAL.get(k)) for k in CONFIG_COLUMNS},  # a key newer than the record: neutral
+            **{k: cfg.get(k) for k in CONFIG_COLUMNS},
             "score": test.get("score"), "roov": test.get("roov"),
             "score_paper": paper_score(rec) if paper_scoring else None, "best_dev": rec.get("best_dev"),
             "n_target_train": rec.get("task_info", {}).get("sizes", {}).get("target_train"),

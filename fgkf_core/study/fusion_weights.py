@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Iterable, Sequence
 
 import numpy as np
 import pandas as pd
 
-from ..config import KEY_NEUTRAL
+from ..config import with_neutral
 from ..ensure import results_root
 from ..runs import load_records
 from ..stats import Comparison, compare
@@ -54,11 +54,6 @@ def _overrides(rec: dict) -> str:
     return ", ".join(f"{k}={v}" for k, v in sorted(rec.get("config_layers", {}).get("overrides", {}).items()))
 
 
-def _setting(rec: dict, key: str) -> Any:
-    """A config value of the record; a key newer than the record at its neutral value."""
-    return {**KEY_NEUTRAL, **rec["config"]}.get(key)
-
-
 def trace_frame(records: Iterable[dict]) -> pd.DataFrame:
     """One row per logged window (eval_every target steps) of every record whose alpha trace holds the KD weight
     (FGKF runs with relevance): its mean α_kd, α_samp, α_elem and the τ, γ at the window's end."""
@@ -68,7 +63,8 @@ def trace_frame(records: Iterable[dict]) -> pd.DataFrame:
         for t in trace:
             rows.append({"task": rec["task"], "method": rec["method"], "profile": rec["profile"], "seed": rec["seed"],
                          "formulation": rec.get("formulation", "paper"), "overrides": _overrides(rec),
-                         "fusion weights": _setting(rec, "fusion_weights"), "alpha": rec["config"]["alpha"],
+                         "fusion weights": with_neutral(rec["config"])["fusion_weights"],
+                         "alpha": rec["config"]["alpha"],
                          "step": int(t["step"]), **{k: float(t[k]) for k in WINDOW_KEYS},
                          "best step": int(rec["best_step"]), "_path": rec.get("_path")})
     return pd.DataFrame(rows, columns=[*TRACE_COLUMNS, "formulation", "overrides", "_path"])

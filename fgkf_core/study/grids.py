@@ -14,7 +14,7 @@ from typing import Any, Iterable, Mapping, Sequence
 
 import pandas as pd
 
-from ..config import CODE_LR, FORMULATIONS, KEY_NEUTRAL, Config, resolve
+from ..config import CODE_LR, FORMULATIONS, Config, resolve, with_neutral
 from ..methods import METHODS
 from ..runs import RunSpec
 from ..tasks import TASKS, Task, get_task
@@ -46,7 +46,7 @@ class Variant:
         if record["method"] != self.method or record.get("formulation", "paper") != self.formulation:
             return False
         want = self.config(record["task"], record["profile"])
-        have = {**KEY_NEUTRAL, **record["config"]}
+        have = with_neutral(record["config"])
         return all(want[k] == v for k, v in have.items() if k in want)
 
 

@@ -15,7 +15,7 @@ from typing import Any, Iterable
 
 import pandas as pd
 
-from ..config import KEY_NEUTRAL
+from ..config import with_neutral
 
 #: reference seeds needed before the noise band is trusted (the study's n >= 3 rule)
 MIN_SEEDS = 3
@@ -61,12 +61,12 @@ class NumericsCheck:
 
 
 def _value(rec: dict, key: str) -> Any:
-    return {**KEY_NEUTRAL, **rec["config"]}.get(key)  # a key added after the record counts at its neutral value
+    return with_neutral(rec["config"]).get(key)
 
 
 def _twin_key(rec: dict, key: str) -> str:
     """Everything twins share: task, method, formulation, profile and the configuration but the switch's key."""
-    cfg = sorted((k, repr(v)) for k, v in {**KEY_NEUTRAL, **rec["config"]}.items() if k != key)
+    cfg = sorted((k, repr(v)) for k, v in with_neutral(rec["config"]).items() if k != key)
     return repr((rec["task"], rec["method"], rec.get("formulation", "paper"), rec["profile"], cfg))
 
 
