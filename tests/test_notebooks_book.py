@@ -205,6 +205,55 @@ def test_full_profile_cells_replace_reduced_ones():
     assert list(summ["profile"]) == ["full"] and summ.loc[0, "n"] == 3 and summ.loc[0, "mean"] == 45.0
 
 
+def test_a_task_mixing_profiles_shows_its_full_cells_in_both():
+    """pos_en with basicKD in full and FGKF in quick only: basicKD keeps its quick row beside its full one, so
+    the table compares like with like; a task whose every cell is full keeps only those."""
+    import pandas as pd
+
+    from fgkf_core import study
+
+    rows = [("pos_en", "basic_kd", "full", 1, 79.0), ("pos_en", "basic_kd", "quick", 1, 76.0),
+            ("pos_en", "basic_kd", "quick", 2, 77.0), ("pos_en", "fgkf", "quick", 1, 76.5),
+            ("cws_zx", "fgkf", "full", 1, 94.5), ("cws_zx", "fgkf", "quick", 1, 94.4)]
+    frame = pd.DataFrame(rows, columns=["task", "variant", "profile", "seed", "score"])
+    summ = study.summary(frame, metrics=("score",))
+    got = [(t, v, p, n) for t, v, p, n in summ[["task", "variant", "profile", "n"]].itertuples(index=False)]
+    assert got == [("pos_en", "basic_kd", "full", 1), ("pos_en", "basic_kd", "quick", 2),
+                   ("pos_en", "fgkf", "quick", 1), ("cws_zx", "fgkf", "full", 1)]
+    cmp = study.compare(summ, study.paper_long("table3"), rows=["basic_kd", "fgkf"], tasks=["pos_en", "cws_zx"])
+    table = study.compare_table(cmp)
+    assert table.index.names == ["task", "variant", "profile"]
+    assert table.loc[("pos_en", "basic_kd", "quick"), ("score (our scoring)", "reproduced")] == "76.50 ± 0.71 (2, quick)"
+    assert table.loc[("pos_en", "basic_kd", "full"), ("score (our scoring)", "reproduced")] == "79.00 ± — (1, full)"
+    assert ("cws_zx", "fgkf", "full") in table.index and ("cws_zx", "fgkf", "quick") not in table.index
+
+
+def test_page_settings_name_the_full_records_that_stand_in():
+    from fgkf_core import study
+
+    quick = [{"profile": "quick", "seed": s} for s in (1, 2, 3)]
+    assert study.settings_text("quick", quick) == ("quick", "1, 2, 3")
+    mixed = quick + [{"profile": "full", "seed": s} for s in (5, 4, 1)]
+    assert study.settings_text("quick", mixed) == ("quick (full where recorded)", "full: 1, 4, 5; quick: 1, 2, 3")
+    assert study.settings_text("full", []) == ("full", "none")
+
+
+def test_banner_says_when_full_records_stand_in(capsys, monkeypatch):
+    """A reduced page that reads full-profile records says so; one that reads its own profile only, or a smoke
+    page, does not."""
+    import IPython.display
+
+    from fgkf_core import study
+
+    shown = []
+    monkeypatch.setattr(IPython.display, "display", lambda obj: shown.append(obj.data))
+    study.banner("quick", [1, 2], task="ner_en")
+    study.banner("quick", [1], reads_full=False)
+    study.banner("smoke", [1])
+    assert capsys.readouterr().out.startswith("profile: quick (REDUCED)\nseeds: 1, 2\ntask: ner_en\n")
+    assert ["stand in" in text for text in shown] == [True, False, False]
+
+
 def test_strong_weak_split_pos_and_ner(tmp_path):
     from fgkf_core.study import plain, relevance_split_frame, split_counts
 

@@ -82,10 +82,28 @@ def test_a_roov_claim_is_judged_on_oov_counts(zx_full, data_dir):
 
 
 def test_roov_table_shows_both_word_lists_beside_the_paper(zx_full, data_dir):
-    table = study.roov_table(zx_full, study.plain(["target_only", "basic_kd", "fgkf"]), "quick", data_dir)
+    rows = study.roov_rows(zx_full, study.plain(["target_only", "basic_kd", "fgkf"]), "quick", data_dir)
+    table = study.roov_table(rows)
     assert sorted(table["variant"]) == ["basic_kd", "fgkf", "target_only"] and set(table["task"]) == {"cws_zx"}
     row = table.set_index("variant").loc["target_only"]
     mean = np.mean([r["test"]["roov"] for r in zx_full if r["method"] == "target_only" and "99cd1cd69512" in r["_path"]])
     assert row["R_oov, OOV not in both domains' training words"].startswith(f"{mean:.2f} ± ")
     assert row["R_oov, OOV not in both domains' training words"].endswith("(3, full)")
     assert row["paper R_oov"] == "65.81"
+
+
+def test_word_list_reading_counts_the_nearer_list_per_row():
+    """Per row the list nearer the paper's R_oov, and the list with the smaller mean gap is named; full rows
+    are read where any exist, reduced ones only without them."""
+    def row(profile, both, target, paper=70.0):
+        return {"task": "cws_zx", "variant": "v", "profile": profile, "paper": paper,
+                "scores": {"both": [both], "target": [target]}}
+
+    rows = [row("full", 60.0, 69.0), row("full", 71.0, 75.0), row("full", 50.0, 70.5), row("quick", 70.0, 10.0)]
+    text = study.roov_list_reading(rows)
+    assert text.startswith("Over the 3 full-profile rows")
+    assert "both domains' training words: nearer in 1, mean |ours − paper| 10.33" in text
+    assert "the target's training words: nearer in 2, mean |ours − paper| 2.17" in text
+    assert "the list of the target's training words lands nearer" in text
+    assert study.roov_list_reading([row("quick", 70.0, 10.0)]).startswith("Over the 1 quick-profile rows")
+    assert "neither word list" in study.roov_list_reading([row("full", 1.0, 2.0, paper=None)])

@@ -39,6 +39,33 @@ def test_committed_full_plan_expands_in_tier_order():
     assert sum(bool(s.overrides) for s in first) == 1
 
 
+def test_full_plan_runs_every_run_a_full_profile_claim_reads():
+    """Each claim the book judges in the full profile (every page's grid, the paper's own settings of Tables 4
+    and 7 and Figure 5) has its variants in the plan, so "not run" always means "queued"; substitute data
+    (pos_zh), never comparable, is the one exception."""
+    from fgkf_core.study.claims import difference_reason
+    from fgkf_core.study.pages import (
+        ablation_grid, cws_variants_grid, data_size_grid, main_results_grid, relevance_split_grid,
+    )
+
+    plan = load_plan(ROOT / "study" / "full.yaml")
+    queued = {(s.task, s.method, json.dumps(s.overrides, sort_keys=True)) for t in plan.tiers for s in t.specs}
+    pages = [main_results_grid("full")[0], cws_variants_grid("full", ["cws_zx", "cws_weibo"]),
+             relevance_split_grid("full"), ablation_grid("full", "pos_en"), data_size_grid("full", "cws_weibo")[0]]
+    missing = []
+    for page in pages:
+        variant = {v.label: v for v in page.variants}
+        for claim in page.claims:
+            for label in claim.variants():
+                v = variant[label]
+                if (claim.task, v.method, json.dumps(v.overrides, sort_keys=True)) not in queued:
+                    missing.append((page.page, claim.task, label))
+    assert missing and all(difference_reason(task) for _, task, _ in missing)  # pos_zh's Table 3 rows only
+    assert {task for _, task, _ in missing} == {"pos_zh"}
+    size = data_size_grid("full", "cws_weibo")[0]
+    assert all((s.task, s.method, json.dumps(s.overrides, sort_keys=True)) in queued for s in size.specs)
+
+
 def test_an_unmeasured_run_is_scaled_from_a_sibling_method_on_its_task():
     """Weibo's FGKF from Weibo's basicKD and both on Zhuxian (the same Algorithm 1 schedule); target-only, another
     schedule, is no sibling; without a sibling the method's mean elsewhere is the guess."""

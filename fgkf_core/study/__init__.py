@@ -39,9 +39,10 @@ from .labels import metric_label, task_label, task_summary
 from .paper import paper_dir, paper_long, paper_reference, paper_rows, paper_table
 from .params import (
     SETTINGS, as_list, banner, default_fractions, default_pool, default_seeds, default_tasks, run_seeds, seeds_text,
+    settings_text,
 )
 from .ner_gap import entity_forms, ner_gap_frame, ner_gap_summary, ner_gap_table, scoring_shift, seen_unseen
-from .oov import WORD_LISTS, oov_counts, roov_table
+from .oov import WORD_LISTS, oov_counts, roov_list_reading, roov_rows, roov_table
 from .numerics import BF16, FLUSH, NumericsCheck, Switch, numerics_checks, numerics_table
 from .numerics import RULE as NUMERICS_RULE
 from .plan_progress import plan_progress
@@ -57,7 +58,7 @@ from .tables import NOTE as TABLE_NOTE
 from .tables import compare, compare_table, fmt_ms
 from .verdicts import (
     CATEGORIES, VERDICT_RULE, Judgement, ScoreMeasure, claims_table, glue_judgements, judge, judge_all, pools,
-    verdict_counts,
+    profile_order, verdict_counts,
 )
 
 __all__ = [
@@ -82,7 +83,7 @@ __all__ = [
     "main_results_grid", "page_records", "relevance_split_grid",
     "paper_dir", "paper_long", "paper_reference", "paper_rows", "paper_table",
     "SETTINGS", "as_list", "banner", "default_fractions", "default_pool", "default_seeds", "default_tasks",
-    "run_seeds", "seeds_text",
+    "run_seeds", "seeds_text", "settings_text",
     "entity_forms", "ner_gap_frame", "ner_gap_summary", "ner_gap_table", "scoring_shift", "seen_unseen",
     "BF16", "FLUSH", "NUMERICS_RULE", "NumericsCheck", "Switch", "numerics_checks", "numerics_table",
     "plan_progress",
@@ -94,7 +95,7 @@ __all__ = [
     "DEFAULT_SPLITS", "split_mean_range", "split_noise", "split_variants",
     "summary",
     "TABLE_NOTE", "compare", "compare_table", "fmt_ms",
-    "WORD_LISTS", "oov_counts", "roov_table",
+    "WORD_LISTS", "oov_counts", "roov_list_reading", "roov_rows", "roov_table",
     "CATEGORIES", "VERDICT_RULE", "Judgement", "ScoreMeasure", "claims_table", "glue_judgements", "judge",
-    "judge_all", "pools", "verdict_counts",
+    "judge_all", "pools", "profile_order", "verdict_counts",
 ]

@@ -91,10 +91,10 @@ def side_oov_counts(records: list[dict], words: str = "both", data_dir: str | Pa
     return np.stack([oov_counts(r, data_dir, words) for r in records])
 
 
-def roov_table(records: list[dict], variants: Sequence[Variant], profile: str,
-               data_dir: str | Path | None = None) -> pd.DataFrame:
-    """Per CWS task and variant: R_oov as mean ± std (seeds, profile) under each OOV word list, from the
-    full-profile records where the variant has them, else `profile`'s, beside the paper's one R_oov column."""
+def roov_rows(records: list[dict], variants: Sequence[Variant], profile: str,
+              data_dir: str | Path | None = None) -> list[dict]:
+    """Per CWS task and variant: the profile used (full where the variant has records, else `profile`), the
+    seeds' R_oov under each OOV word list (``scores``: list -> per-seed values) and the paper's R_oov (or None)."""
     from .verdicts import pools, profile_order  # verdicts imports this module
 
     pool = pools(records, variants)
@@ -107,13 +107,43 @@ def roov_table(records: list[dict], variants: Sequence[Variant], profile: str,
         if used is None:
             continue
         recs = pool[(task, label, used)]
-        row = {"task": task, "variant": label}
-        for words in WORD_LISTS:
-            scores = [100 * c[0] / c[1] for c in (oov_counts(r, data_dir, words).sum(0) for r in recs)]
-            std = float(np.std(scores, ddof=1)) if len(scores) > 1 else float("nan")
-            cell = fmt_ms(float(np.mean(scores)), std, len(scores), used)
-            row[f"R_oov, OOV not in {WORD_LIST_NAMES[words]}"] = cell
+        scores = {words: [100 * c[0] / c[1] for c in (oov_counts(r, data_dir, words).sum(0) for r in recs)]
+                  for words in WORD_LISTS}
         hit = paper[(paper.task == get_task(task).paper_key) & (paper.metric == "roov") & (paper.variant == label)]
-        row["paper R_oov"] = f"{hit['paper'].iloc[0]:.2f}" if len(hit) else "n/a"
-        rows.append(row)
-    return pd.DataFrame(rows)
+        rows.append({"task": task, "variant": label, "profile": used, "scores": scores,
+                     "paper": float(hit["paper"].iloc[0]) if len(hit) else None})
+    return rows
+
+
+def roov_table(rows: list[dict]) -> pd.DataFrame:
+    """`roov_rows` for display: R_oov as mean ± std (seeds, profile) under each word list, beside the paper's
+    one R_oov column."""
+    out = []
+    for row in rows:
+        cells = {"task": row["task"], "variant": row["variant"]}
+        for words, scores in row["scores"].items():
+            std = float(np.std(scores, ddof=1)) if len(scores) > 1 else float("nan")
+            cells[f"R_oov, OOV not in {WORD_LIST_NAMES[words]}"] = fmt_ms(float(np.mean(scores)), std, len(scores),
+                                                                         row["profile"])
+        cells["paper R_oov"] = "n/a" if row["paper"] is None else f"{row['paper']:.2f}"
+        out.append(cells)
+    return pd.DataFrame(out)
+
+
+def roov_list_reading(rows: list[dict]) -> str:
+    """Which OOV word list lands nearer the paper's R_oov: per list, how many rows it is the nearer on and the
+    mean |ours − paper|, over the full-profile rows with a paper value (the reduced ones where none is full)."""
+    rows = [r for r in rows if r["paper"] is not None]
+    full = [r for r in rows if r["profile"] == "full"]
+    rows = full or rows
+    if not rows:
+        return "No CWS run with a paper R_oov is recorded, so neither word list can be compared with the paper's."
+    gap = {w: [abs(float(np.mean(r["scores"][w])) - r["paper"]) for r in rows] for w in WORD_LISTS}
+    nearer = {w: sum(g < gap[o][i] for i, g in enumerate(gap[w]) for o in WORD_LISTS if o != w) for w in WORD_LISTS}
+    best = min(WORD_LISTS, key=lambda w: float(np.mean(gap[w])))
+    where = "full-profile" if full else f"{rows[0]['profile']}-profile"
+    parts = "; ".join(f"{WORD_LIST_NAMES[w]}: nearer in {nearer[w]}, mean |ours − paper| {np.mean(gap[w]):.2f}"
+                      for w in WORD_LISTS)
+    return (f"Over the {len(rows)} {where} rows with a paper value ({parts}), the list of {WORD_LIST_NAMES[best]} "
+            f"lands nearer the paper's R_oov, so it is the likelier of the two to be the paper's; neither is "
+            f"certain, so the R_oov claims are judged under both lists.")

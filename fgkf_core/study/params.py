@@ -91,10 +91,25 @@ def seeds_text(records: Iterable[dict], cell: Callable[[dict], str] | None = Non
     return f"{text} ({'; '.join(odd)})" if odd else text
 
 
-def banner(profile: str, seeds: Sequence[int] | str | None, **grid: Any) -> None:
+def settings_text(profile: str, records: Iterable[dict]) -> tuple[str, str]:
+    """(profile, seeds) statements for the runs a page shows: 'quick', '1, 2, 3' where all are of the page's
+    profile; where full-profile records stand in for some cells, 'quick (full where recorded)' and
+    'full: 1, 2, 3, 4, 5; quick: 1, 2, 3'."""
+    by_profile: dict[str, set[int]] = {}
+    for r in records:
+        by_profile.setdefault(r["profile"], set()).add(r["seed"])
+    if set(by_profile) <= {profile}:
+        return profile, ", ".join(map(str, sorted(by_profile.get(profile, ())))) or "none"
+    order = sorted(by_profile, key=lambda p: (p != "full", p))
+    seeds = "; ".join(f"{p}: {', '.join(map(str, sorted(by_profile[p])))}" for p in order)
+    return f"{profile} (full where recorded)", seeds
+
+
+def banner(profile: str, seeds: Sequence[int] | str | None, reads_full: bool = True, **grid: Any) -> None:
     """Print the profile, the seeds and the grid that produce the page, flagging reduced profiles loudly.
 
-    `seeds` is said once, here: pass the seeds of the runs shown (`seeds_text`) where the page has loaded them.
+    `seeds` is said once, here: pass the seeds of the runs shown (`seeds_text`) where the page has loaded them;
+    `reads_full`: the page also reads full-profile records where they exist (most pages; the banner says so).
     """
     from IPython.display import Markdown, display
 
@@ -109,4 +124,6 @@ def banner(profile: str, seeds: Sequence[int] | str | None, **grid: Any) -> None
             "smoke": "tiny data slices and a few steps: it validates the pipeline, its numbers mean nothing",
             "quick": "shrunk data, schedule and capsules on CPU: numbers are indicative, not the paper's setting",
         }.get(profile, "a reduced configuration (see fgkf_core.config.PROFILES)")
+        if reads_full and profile != "smoke":
+            what += "; full-profile records, where they exist, stand in (each cell and claim names its profile)"
         display(Markdown(f"> **Reduced profile `{profile}`**: {what}."))

@@ -65,14 +65,17 @@ def compare(summ: pd.DataFrame, paper: pd.DataFrame, keys: Sequence[str] = ("tas
     ]
     order_v = {v: i for i, v in enumerate(rows or [])}
     order_t = {t: i for i, t in enumerate(tasks or [])}
-    out = out.assign(_t=out["task"].map(order_t), _v=out["variant"].map(order_v))
-    out = out.sort_values(["_t", "_v", "metric"], na_position="last", kind="stable").drop(columns=["_t", "_v"])
+    reduced = out["profile"].ne("full") if "profile" in out else False
+    out = out.assign(_t=out["task"].map(order_t), _v=out["variant"].map(order_v), _r=reduced)
+    out = out.sort_values(["_t", "_v", "metric", "_r"], na_position="last", kind="stable").drop(columns=["_t", "_v", "_r"])
     return out.reset_index(drop=True)
 
 
 def compare_table(cmp: pd.DataFrame, index: Sequence[str] = ("task", "variant"), digits: int = 2) -> pd.DataFrame:
     """Display form of `compare`: one row per `index`, per metric (and scoring) the columns reproduced |
-    paper | Δ."""
+    paper | Δ; where a cell is shown in two profiles (`summary`), one row per profile (index + ``profile``)."""
+    if "profile" in cmp and cmp.duplicated([*index, "metric"]).any():
+        cmp, index = cmp.assign(profile=cmp["profile"].fillna("")), [*index, "profile"]
     cells = cmp.assign(
         paper=cmp["paper"].map(lambda x: "" if pd.isna(x) else f"{x:.{digits}f}"), diff=cmp["diff_text"],
         metric=cmp["metric"].map(lambda m: METRIC_LABEL.get(m, m)),
