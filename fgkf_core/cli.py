@@ -47,7 +47,8 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--results-dir", default=None, help="results folder (default: $FGKF_RESULTS or ./results)")
     p.add_argument("--device", default=None, help="cuda / cpu (default: CUDA when present)")
     p.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE", help="config overrides, e.g. lr=0.001 alpha=elem")
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--quiet", action="store_true",
+                   help="no progress bar: a progress line (with ETA) every 10 minutes instead, for background logs")
     p.add_argument("--source-dir", help="custom task: source folder in the uniform format")
     p.add_argument("--target-dir", help="custom task: target folder in the uniform format")
     p.add_argument("--scheme", choices=["bmes", "bio", "tags"], help="custom task: tag scheme")
@@ -146,9 +147,11 @@ def _dispatch(args: argparse.Namespace) -> int:
             return 0
         bench(args.tasks, args.device, args.batches, args.baseline)
         return 0
-    from .runs import RunSpec, iter_sweep, run
+    from .runs import LOG_EVERY, RunSpec, iter_sweep, run
 
     common = dict(profile=args.profile, data_dir=args.data_dir, results_dir=args.results_dir, device=args.device)
+    if args.command in ("run", "sweep") and args.quiet:  # a background log gets progress lines, not silence
+        common["log_every"] = LOG_EVERY
     overrides = _overrides(args.set)
     if args.command == "run":
         from .hooks import RunPaused

@@ -139,7 +139,8 @@ def _minutes(seconds: float) -> str:
 
 class LogHook(Hook):
     """Progress lines for background runs (queue logs, where a bar would garble): at most one per `every`
-    seconds, at dev evaluations and at warm-up / pre-training checkpoints, plus one at the end.
+    seconds, at dev evaluations and at warm-up / pre-training checkpoints (with the time left of that phase at
+    this segment's rate), plus one at the end.
 
     An evaluation line gives the best dev point, the patience left and an upper bound on the time left
     (patience left x this segment's seconds per evaluated step): the run ends by then unless dev improves.
@@ -152,6 +153,7 @@ class LogHook(Hook):
         self.log = log or (lambda line: print(line, flush=True))
         self._last = -float("inf")
         self._first: tuple[float, int] | None = None  # (time, step) of this segment's first evaluation
+        self._first_source: tuple[float, int] | None = None  # (time, source step) of this segment's first boundary
 
     def _emit(self, text: str, force: bool = False) -> None:
         now = time.time()
@@ -182,7 +184,14 @@ class LogHook(Hook):
 
             what, done, epochs = (("warm-up", st.warm_step, tr.cfg.warm_up_epochs) if st.warm_step
                                   else ("pre-training", st.pretrain_step, tr.cfg.pretrain_epochs))
-            self._emit(f"{what} step {done} of {source_budget(tr, epochs)} ({st.source_step} source steps)")
+            now, budget = time.time(), source_budget(tr, epochs)
+            if self._first_source is None:
+                self._first_source = (now, done)
+            eta = ""
+            if done > self._first_source[1]:  # this segment's seconds per source step x the steps left
+                per_step = (now - self._first_source[0]) / (done - self._first_source[1])
+                eta = f", ~{_minutes(max(0, budget - done) * per_step)} left"
+            self._emit(f"{what} step {done} of {budget} ({st.source_step} source steps{eta})")
 
     def on_end(self, tr: "Trainer") -> None:
         st = tr.state

@@ -55,6 +55,9 @@ def test_run_writes_record_then_skips(tmp_path, data_dir):
     assert first.returncode == 0, first.stderr[-2000:]
     assert took < 120
     summary = json.loads(first.stdout.strip().splitlines()[-1])
+    # --quiet: no bar, but a background log still gets progress lines (the first and last are always written)
+    assert "ner_en/fgkf/s1: started at phase start" in first.stdout and ": finished (" in first.stdout
+    assert "\r" not in first.stdout + first.stderr
     assert (summary["task"], summary["method"], summary["seed"], summary["profile"]) == ("ner_en", "fgkf", 1, "smoke")
     records = list((tmp_path / "runs" / "ner_en" / "fgkf").glob("smoke-*-s1.json"))
     assert len(records) == 1

@@ -216,6 +216,8 @@ def test_log_hook_counts_warm_up_steps_against_their_budget(tmp_path, data_dir, 
     budget = rec["steps"]["warm_step"]  # the whole warm-up ran: its steps are the budget the lines name
     assert warm and all(f" of {budget} (" in line for line in warm)
     assert warm[0].split("warm-up step ")[1].startswith(f"{rec['config']['teach_step']} of")
+    # after the first, each line says how long the warm-up has left at this segment's rate
+    assert len(warm) >= 2 and " left)" not in warm[0] and all(line.endswith(" min left)") for line in warm[1:])
 
 
 def test_queue_with_a_deadline_skips_long_runs_and_pauses_the_rest(tmp_path, data_dir):
