@@ -229,3 +229,24 @@ def test_table4_page_shows_a_row_for_every_recorded_variant(html_dir):
     text = _text(html_dir / "experiments" / "cws_variants.html")
     missing = sorted(label for label in recorded if label not in text)
     assert not missing, f"recorded Table 4 variants without a row: {missing}"
+
+
+def test_banner_makes_a_page_show_its_tables_whole(capsys):
+    """After the banner, a 100-row table renders all 100 rows (pandas elides rows past 60 by default)."""
+    frame = pd.DataFrame({"task": [f"t{i}" for i in range(100)], "score": range(100)})
+    with pd.option_context("display.max_rows", 60, "display.max_columns", 20):
+        assert "<td>...</td>" in frame._repr_html_()  # the default this guards against
+        study.banner("full", [1])
+        shown = frame._repr_html_()
+    assert "<td>t99</td>" in shown and shown.count("<td>t") == 100 and "<td>...</td>" not in shown
+    assert "profile: full" in capsys.readouterr().out
+
+
+def test_no_executed_page_elides_table_rows():
+    """No committed executed page holds a table that pandas cut short (a '...' row)."""
+    import json
+
+    pages = sorted((Path(__file__).resolve().parents[1] / "book" / "experiments").glob("*.ipynb"))
+    cut = [f"{p.name} cell {i}" for p in pages for i, cell in enumerate(json.loads(p.read_text())["cells"])
+           for out in cell.get("outputs", []) if "<td>...</td>" in "".join(out.get("data", {}).get("text/html", ""))]
+    assert not cut, f"tables elided by pandas: {cut}"

@@ -110,8 +110,12 @@ def banner(profile: str, seeds: Sequence[int] | str | None, reads_full: bool = T
 
     `seeds` is said once, here: pass the seeds of the runs shown (`seeds_text`) where the page has loaded them;
     `reads_full`: the page also reads full-profile records where they exist (most pages; the banner says so).
+    It also makes the page show every row and column of the tables it displays (pandas elides rows past 60).
     """
+    import pandas as pd
     from IPython.display import Markdown, display
+
+    pd.set_option("display.max_rows", None, "display.max_columns", None)  # a page's table is shown whole
 
     reduced = profile != "full"
     print(f"profile: {profile}{' (REDUCED)' if reduced else ''}")
