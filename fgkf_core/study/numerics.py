@@ -2,7 +2,7 @@
 seed and every other setting), read against the spread between seeds of the reference setting.
 
 bfloat16 capsule matmuls (`BF16`; AMX/AVX512-BF16 on CPU) make the FGKF steps faster (`bench`'s bf16 columns);
-`full` adopts them only where this check reads "within seed noise" for dev and test. `FLUSH` reads how far
+"within seed noise" for dev and test is the condition for `full` to adopt them, not the decision (README, Speed). `FLUSH` reads how far
 flushing denormals (on in `full`) moved the full runs made before it. A single seed cannot separate a numeric
 effect from the chaos of training, so the twin difference is compared with what two reference seeds differ by.
 """
@@ -36,8 +36,8 @@ class Switch:
     outside: str
 
 
-#: bfloat16 capsule matmuls, adopted by `full` only if within seed noise
-BF16 = Switch("routing_dtype", "float32", "bfloat16", ("fp32", "bf16"), "within seed noise: adopt bfloat16",
+#: bfloat16 capsule matmuls: `full` could adopt them only if within seed noise (it keeps float32, README)
+BF16 = Switch("routing_dtype", "float32", "bfloat16", ("fp32", "bf16"), "within seed noise",
               "outside seed noise: keep float32")
 #: denormals kept (the full records made before `full` flushed them) against flushed: how far flushing moved them
 FLUSH = Switch("flush_denormal", True, False, ("flushed", "kept"), "within seed noise", "outside seed noise")
