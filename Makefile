@@ -13,6 +13,12 @@
 #   make study-status            # what the queue has recorded, started (how far) and left
 
 PROFILE ?= quick
+# the data root: $FGKF_DATA, else ../shared/data where that folder exists (the layout CI and the sessions use)
+ifeq ($(FGKF_DATA),)
+ifneq ($(wildcard ../shared/data),)
+export FGKF_DATA := ../shared/data
+endif
+endif
 # the repository's virtual environment when there is one (README set-up), else whatever python is on PATH
 PYTHON ?= $(if $(wildcard .venv/bin/python),.venv/bin/python,python)
 PAPERMILL ?= $(PYTHON) -m papermill
@@ -24,12 +30,22 @@ export PYTHONWARNINGS := ignore:IProgress not found
 
 .PHONY: study study-full study-status book check-notebooks notebook-refs test clean-book
 
+# Each page is executed into a temporary file and moved over book/experiments/<page>.ipynb only when it ran
+# through: a failed execution (no data root, a missing record) leaves the committed page as it was and keeps the
+# failed notebook beside it as <page>.failed.ipynb (ignored by git) for its traceback.
 study:
 	@mkdir -p book/experiments
 	@set -e; for nb in $(NOTEBOOKS); do \
 		echo "== $$nb (profile $(PROFILE))"; \
-		$(PAPERMILL) --progress-bar notebooks/$$nb.ipynb book/experiments/$$nb.ipynb -p profile $(PROFILE) $(PAPERMILL_ARGS); \
-		$(PYTHON) book/_ext/nbnormalise.py book/experiments/$$nb.ipynb; \
+		tmp=book/experiments/.$$nb.partial.ipynb; \
+		if ! $(PAPERMILL) --progress-bar notebooks/$$nb.ipynb $$tmp -p profile $(PROFILE) $(PAPERMILL_ARGS); then \
+			mv $$tmp book/experiments/$$nb.failed.ipynb; \
+			echo "$$nb failed: book/experiments/$$nb.ipynb left as it was; the traceback is in book/experiments/$$nb.failed.ipynb"; \
+			exit 1; \
+		fi; \
+		$(PYTHON) book/_ext/nbnormalise.py $$tmp; \
+		mv $$tmp book/experiments/$$nb.ipynb; \
+		rm -f book/experiments/$$nb.failed.ipynb; \
 	done
 	$(MAKE) book
 
@@ -48,7 +64,7 @@ study-status:
 	@FGKF_CHECKPOINTS=$(FGKF_CHECKPOINTS) $(PYTHON) -m fgkf_core sweep --plan study/full.yaml --status
 
 check-notebooks:
-	$(PYTHON) book/_ext/nbcheck.py book/experiments/*.ipynb
+	$(PYTHON) book/_ext/nbcheck.py $(filter-out %.failed.ipynb,$(wildcard book/experiments/*.ipynb))
 
 book: check-notebooks
 	$(JUPYTER_BOOK) build book/
