@@ -55,3 +55,28 @@ def test_normalising_twice_is_byte_identical(tmp_path):
     assert not nbnormalise.normalise_file(path)  # nothing left to change: the file is not rewritten
     assert path.read_bytes() == once
 
+
+
+def test_failed_page_execution_leaves_the_committed_page(tmp_path):
+    """`make study` executes into a temporary file: a page that fails (here: no data root) keeps its committed
+    bytes, the failed notebook is kept beside it for its traceback, and make exits non-zero."""
+    import subprocess
+
+    page = "main_results"
+    (tmp_path / "notebooks").mkdir()
+    (tmp_path / "book" / "experiments").mkdir(parents=True)
+    shutil.copy(ROOT / "Makefile", tmp_path / "Makefile")
+    shutil.copytree(ROOT / "book" / "_ext", tmp_path / "book" / "_ext")
+    shutil.copy(ROOT / "notebooks" / f"{page}.ipynb", tmp_path / "notebooks")
+    committed = tmp_path / "book" / "experiments" / f"{page}.ipynb"
+    shutil.copy(ROOT / "book" / "experiments" / f"{page}.ipynb", committed)
+    before = committed.read_bytes()
+    done = subprocess.run(["make", "study", f"NOTEBOOKS={page}", f"PYTHON={sys.executable}",
+                           f"FGKF_DATA={tmp_path / 'no-such-root'}"], cwd=tmp_path, capture_output=True, text=True)
+    assert done.returncode != 0
+    assert f"{page}.ipynb left as it was" in done.stdout
+    assert committed.read_bytes() == before
+    failed = json.loads((tmp_path / "book" / "experiments" / f"{page}.failed.ipynb").read_text(encoding="utf-8"))
+    errors = [o for c in failed["cells"] for o in c.get("outputs", []) if o.get("output_type") == "error"]
+    assert errors and "is not a directory" in errors[0]["evalue"]
+    assert not list((tmp_path / "book" / "experiments").glob(".*.partial.ipynb"))
