@@ -43,7 +43,7 @@ study:
 			echo "$$nb failed: book/experiments/$$nb.ipynb left as it was; the traceback is in book/experiments/$$nb.failed.ipynb"; \
 			exit 1; \
 		fi; \
-		$(PYTHON) book/_ext/nbnormalise.py $$tmp; \
+		$(PYTHON) book/_ext/nbnormalise.py $$tmp --output-path book/experiments/$$nb.ipynb; \
 		mv $$tmp book/experiments/$$nb.ipynb; \
 		rm -f book/experiments/$$nb.failed.ipynb; \
 	done

@@ -80,3 +80,15 @@ def test_failed_page_execution_leaves_the_committed_page(tmp_path):
     errors = [o for c in failed["cells"] for o in c.get("outputs", []) if o.get("output_type") == "error"]
     assert errors and "is not a directory" in errors[0]["evalue"]
     assert not list((tmp_path / "book" / "experiments").glob(".*.partial.ipynb"))
+
+
+def test_output_path_names_the_committed_page(tmp_path):
+    """A page executed into a temporary file records the committed page's path, not the temporary one."""
+    nb = json.loads(EXECUTED.read_text(encoding="utf-8"))
+    nb["metadata"]["papermill"]["output_path"] = "book/experiments/.reproducibility.partial.ipynb"
+    path = tmp_path / "page.ipynb"
+    path.write_text(json.dumps(nb), encoding="utf-8")
+    assert nbnormalise.main([str(path), "--output-path", "book/experiments/reproducibility.ipynb"]) == 0
+    out = json.loads(path.read_text(encoding="utf-8"))
+    assert out["metadata"]["papermill"]["output_path"] == "book/experiments/reproducibility.ipynb"
+    assert nbnormalise.main([str(path), str(path), "--output-path", "x.ipynb"]) == 1  # one notebook only

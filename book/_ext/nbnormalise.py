@@ -20,10 +20,13 @@ VOLATILE_PAPERMILL = ("start_time", "end_time", "duration")
 INJECTED_ID = "injected-parameters"
 
 
-def normalise(nb: dict) -> dict:
-    """`nb` (notebook JSON) without its volatile fields; changed in place and returned."""
+def normalise(nb: dict, output_path: str | None = None) -> dict:
+    """`nb` (notebook JSON) without its volatile fields; changed in place and returned. `output_path` replaces
+    papermill's record of where it wrote the notebook (`make study` executes into a temporary file first)."""
     for key in VOLATILE_PAPERMILL:
         nb.get("metadata", {}).get("papermill", {}).pop(key, None)
+    if output_path is not None and "papermill" in nb.get("metadata", {}):
+        nb["metadata"]["papermill"]["output_path"] = output_path
     for cell in nb.get("cells", []):
         meta = cell.get("metadata", {})
         meta.pop("execution", None)
@@ -39,23 +42,34 @@ def dumps(nb: dict) -> str:
     return json.dumps(nb, indent=1, sort_keys=True, ensure_ascii=False) + "\n"
 
 
-def normalise_file(path: str | Path) -> bool:
-    """Normalise one notebook file; write it only when its bytes change. True when it was rewritten."""
+def normalise_file(path: str | Path, output_path: str | None = None) -> bool:
+    """Normalise one notebook file (see `normalise`); write it only when its bytes change. True when rewritten."""
     path = Path(path)
     before = path.read_text(encoding="utf-8")
-    after = dumps(normalise(json.loads(before)))
+    after = dumps(normalise(json.loads(before), output_path))
     if after == before:
         return False
     path.write_text(after, encoding="utf-8")
     return True
 
 
-def main(paths: list[str]) -> int:
-    if not paths:
+def main(args: list[str]) -> int:
+    """`nbnormalise.py NB...`, or `nbnormalise.py TMP --output-path FINAL` for one notebook executed into TMP."""
+    output_path = None
+    if "--output-path" in args:
+        i = args.index("--output-path")
+        if i + 1 >= len(args):
+            print("nbnormalise: --output-path needs the notebook's final path", file=sys.stderr)
+            return 1
+        output_path, args = args[i + 1], args[:i] + args[i + 2:]
+        if len(args) != 1:
+            print(f"nbnormalise: --output-path names one notebook's path, got {len(args)} notebooks", file=sys.stderr)
+            return 1
+    if not args:
         print("nbnormalise: no notebooks given", file=sys.stderr)
         return 1
-    for p in paths:
-        normalise_file(p)
+    for p in args:
+        normalise_file(p, output_path)
     return 0
 
 
