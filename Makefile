@@ -28,7 +28,10 @@ NOTEBOOKS ?= main_results cws_variants relevance_split relevance_heatmaps data_s
 # tqdm warns at import when ipywidgets is missing; that stderr line would fail the strict book build
 export PYTHONWARNINGS := ignore:IProgress not found
 
-.PHONY: study study-full study-status book check-notebooks notebook-refs test clean-book
+# the datasets a lent GPU machine needs (study/device.sh): the device tool carries .devdata, not ../shared
+DEVICE_TASKS ?= cws_zx cws_weibo
+
+.PHONY: study study-full study-status device-data book check-notebooks notebook-refs test clean-book
 
 # Each page is executed into a temporary file and moved over book/experiments/<page>.ipynb only when it ran
 # through: a failed execution (no data root, a missing record) leaves the committed page as it was and keeps the
@@ -59,6 +62,11 @@ study-full:
 	@mkdir -p logs
 	FGKF_CHECKPOINTS=$(FGKF_CHECKPOINTS) nohup nice -n 19 $(PYTHON) -m fgkf_core sweep --plan study/full.yaml --workers $(WORKERS) --threads $(THREADS) $(if $(HOURS),--hours $(HOURS)) --quiet >> logs/full.log 2>&1 &
 	@echo "full-profile queue started; progress: tail -f logs/full.log (or make study-status)"
+
+device-data:
+	rm -rf .devdata && mkdir -p .devdata
+	@set -e; for d in $$($(PYTHON) -m fgkf_core data folders $(DEVICE_TASKS)); do cp -r "$(FGKF_DATA)/$$d" .devdata/; done
+	@du -sh .devdata; echo "carry .devdata to the device tool: bash study/device.sh MINUTES [TIER ...]"
 
 study-status:
 	@FGKF_CHECKPOINTS=$(FGKF_CHECKPOINTS) $(PYTHON) -m fgkf_core sweep --plan study/full.yaml --status

@@ -1,4 +1,4 @@
-"""Command line: `python -m fgkf_core run | sweep | bench | data check | list`."""
+"""Command line: `python -m fgkf_core run | sweep | bench | data check|folders | compare | list`."""
 from __future__ import annotations
 
 import argparse
@@ -96,7 +96,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE", help="with --trained: the run's overrides")
 
     p = sub.add_parser("data", help="data utilities")
-    p.add_argument("action", choices=["check"], help="check: validate a data root against the registry")
+    p.add_argument("action", choices=["check", "folders"],
+                   help="check: validate a data root against the registry; folders: the dataset folders TASKS read")
+    p.add_argument("tasks", nargs="*", metavar="TASK", help="with folders: task names")
     p.add_argument("--data-dir", default=None)
 
     compare_cli.add_parser(sub)
@@ -129,8 +131,17 @@ def _dispatch(args: argparse.Namespace) -> int:
         print("profiles: " + ", ".join(PROFILES))
         return 0
     if args.command == "data":
+        if args.action == "folders":  # what `make device-data` copies for a machine without ../shared
+            from .tasks import get_task
+
+            if not args.tasks:
+                raise ValueError("data folders: expected task names, e.g. `data folders cws_zx cws_weibo`")
+            print(" ".join(sorted({f for t in args.tasks for f in (get_task(t).source, get_task(t).target)})))
+            return 0
         from .datacheck import check
 
+        if args.tasks:
+            raise ValueError(f"data check takes no task names, got {' '.join(args.tasks)}")
         return check(args.data_dir)
     if args.command == "bench":
         import torch

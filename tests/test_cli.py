@@ -94,6 +94,16 @@ def test_data_check_real_root_ok(data_dir):
         assert task.source in out.stdout and task.target in out.stdout
 
 
+def test_data_folders_lists_what_tasks_read(capsys):
+    """`data folders` names each dataset folder the tasks read, once (what `make device-data` copies)."""
+    assert cli.main(["data", "folders", "cws_zx", "cws_weibo"]) == 0
+    assert capsys.readouterr().out.split() == ["ctb6_cws", "weibo_cws_nlpcc2016", "zhuxian_cws"]
+    assert cli.main(["data", "folders"]) == 2
+    assert "expected task names" in capsys.readouterr().err
+    assert cli.main(["data", "folders", "cws_zz"]) == 2
+    assert "valid tasks: cws_zx" in capsys.readouterr().err
+
+
 def test_data_check_empty_root_fails(tmp_path):
     out = fgkf("data", "check", "--data-dir", str(tmp_path))
     assert out.returncode == 1
