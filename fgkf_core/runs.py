@@ -215,6 +215,9 @@ def _train(
     random.seed(seed)
     torch.manual_seed(seed)
     dev = pick_device(device)
+    if dev.type == "cuda":  # float32 as on CPU (cuDNN's LSTM would take TF32), and cuDNN's deterministic kernels
+        torch.backends.cudnn.allow_tf32 = torch.backends.cuda.matmul.allow_tf32 = False
+        torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark = True, False
     if cfg.routing_dtype == "bfloat16" and (warning := bf16_warning(dev)):
         print(warning, file=sys.stderr, flush=True)
     data, prep, ctx = load_prepared(loc, method_obj, data_dir)

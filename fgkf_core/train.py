@@ -267,11 +267,12 @@ class Trainer:
         self.source.load(ck["stream"])
         self._logs = defaultdict(list, {k: list(v) for k, v in ck["logs"].items()})
         rng = ck["rng"]
-        torch.set_rng_state(rng["torch"])
+        # RNG states are CPU byte tensors; a checkpoint loaded with map_location=cuda has moved them to the GPU
+        torch.set_rng_state(rng["torch"].cpu())
         random.setstate(rng["python"])
         np.random.set_state(rng["numpy"])
         if rng["cuda"] and torch.cuda.is_available():
-            torch.cuda.set_rng_state_all(rng["cuda"])
+            torch.cuda.set_rng_state_all([s.cpu() for s in rng["cuda"]])
         self._t0 = self._wall0 = time.time()
 
     # ------------------------------------------------------------------ entry point

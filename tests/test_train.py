@@ -169,6 +169,27 @@ def test_stream_state_roundtrip(pos_en):
     assert [a2.next().index.tolist() for _ in range(3)] == seen[:3]  # ... and is reproducible
 
 
+class _OnDevice:
+    """Stands for an RNG state that torch.load(map_location=cuda) moved to the GPU: only `.cpu()` gives it back."""
+
+    def __init__(self, state: torch.Tensor):
+        self.state = state
+
+    def cpu(self) -> torch.Tensor:
+        return self.state
+
+
+def test_restore_takes_rng_states_moved_to_a_gpu(pos_en):
+    """A checkpoint loaded onto CUDA holds its RNG states there; restore brings them back to the CPU first
+    (torch.set_rng_state refuses anything but a CPU byte tensor), so the draws after a resume are the same."""
+    tr, _, _ = make(pos_en, "target_only")
+    ck = tr.snapshot()
+    expected = torch.rand(3)  # [3] the draws that follow the snapshot
+    ck["rng"]["torch"] = _OnDevice(ck["rng"]["torch"])
+    tr.restore(ck)
+    assert torch.equal(torch.rand(3), expected)
+
+
 def test_predict_keeps_dataset_order(pos_en):
     tr, prep, cfg = make(pos_en, "target_only")
     out = predict(tr.system.target, prep.target_dev, 7, CPU)
