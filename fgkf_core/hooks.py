@@ -7,6 +7,7 @@ A hook never changes a number: it saves, shows or stops.
 """
 from __future__ import annotations
 
+import copy
 import json
 import math
 import os
@@ -93,10 +94,12 @@ class CheckpointHook(Hook):
             raise CheckpointError(
                 f"{self.path}: unreadable checkpoint ({type(err).__name__}: {err}); rerun with --force to discard it"
             ) from None
+        fresh = copy.deepcopy(tr.snapshot())  # restore works part by part: a misfit found late must not leave a mix
         try:
             tr.restore(ck)
         except (RuntimeError, KeyError, ValueError, TypeError) as err:
             print(f"discarding checkpoint {self.path}: it does not fit this run ({str(err).splitlines()[0]})")
+            tr.restore(fresh)
             remove_checkpoint(self.path)
             return False
         return True

@@ -190,6 +190,23 @@ def test_restore_takes_rng_states_moved_to_a_gpu(pos_en):
     assert torch.equal(torch.rand(3), expected)
 
 
+def test_a_checkpoint_that_misfits_late_leaves_the_run_fresh(pos_en, tmp_path, capsys):
+    """restore loads part by part: a checkpoint whose weights fit but whose optimiser state does not is
+    discarded, and the run starts from its own fresh state, not from the checkpoint's weights."""
+    other, _, _ = make(pos_en, "target_only", init_seed=7)
+    ck = other.snapshot()
+    opt = next(iter(ck["opts"]))
+    ck["opts"][opt]["param_groups"][0]["params"] = ck["opts"][opt]["param_groups"][0]["params"][:-1]  # one short
+    torch.save(ck, tmp_path / "ck.pt")
+    tr, _, _ = make(pos_en, "target_only", checkpoint=tmp_path / "ck.pt")
+    before = params(tr.system)
+    draws = torch.get_rng_state()
+    assert tr.hooks[0].load(tr) is False
+    assert "discarding checkpoint" in capsys.readouterr().out and not (tmp_path / "ck.pt").exists()
+    assert_same_params(params(tr.system), before)
+    assert torch.equal(torch.get_rng_state(), draws)
+
+
 def test_predict_keeps_dataset_order(pos_en):
     tr, prep, cfg = make(pos_en, "target_only")
     out = predict(tr.system.target, prep.target_dev, 7, CPU)
