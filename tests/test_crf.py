@@ -16,7 +16,7 @@ import fgkf_core.crf_partition as crf_module  # noqa: E402
 from fgkf_core.crf import CRF  # noqa: E402
 from fgkf_core.crf_partition import _LogPartition  # noqa: E402
 
-torchcrf = pytest.importorskip("torchcrf")
+import torchcrf  # noqa: E402  (pinned in requirements.txt: the reference the CRF is checked against)
 
 
 @pytest.fixture(autouse=True)

@@ -64,8 +64,7 @@ def test_hypothesis_reading_needs_three_seeds_and_a_ci_off_zero():
 @pytest.fixture(scope="module")
 def committed() -> list[dict]:
     records = [r for r in load_records(ROOT / "results") if r["profile"] != "smoke"]
-    if not any(r["method"] == "fgkf" and r["profile"] == "full" for r in records):
-        pytest.skip("no committed full FGKF record")
+    assert any(r["method"] == "fgkf" and r["profile"] == "full" for r in records), "committed full FGKF records missing"
     return records
 
 
@@ -93,6 +92,7 @@ def test_comparisons_read_the_same_interval_as_the_paper_claims(committed, data_
 def test_kd_weight_figure_plots_one_line_per_run_on_a_log_axis(committed):
     trace = study.trace_frame([r for r in committed if r["task"] == "cws_zx"])
     curves = study.kd_weight_curves(trace)
+    assert sum(map(len, curves.values())) >= 5  # the five committed full cws_zx FGKF seeds at least
     fig = study.kd_weight_figure(curves)
     (ax,) = fig.axes
     assert ax.get_yscale() == "log"

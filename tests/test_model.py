@@ -409,15 +409,17 @@ def test_fgkf_basic_alpha_target_loss_matches_basic_kd_weights():
     torch.testing.assert_close(loss, seq + kd)
 
 
-def test_fgkf_target_loss_logs_alphas_in_range():
+def test_fgkf_target_loss_logs_the_alphas_means_over_real_tokens():
     m, system, cfg = _system("fgkf")
     system.eval()
     batch = _batch(2)
     with torch.no_grad():
         loss, logs = m.target_loss(system, batch, torch.full((4, max(LENGTHS), C), 1.0 / C), cfg)
         rel = m.relevance(system, batch)
-    for k in ("alpha_samp", "alpha_elem", "alpha_kd"):
-        assert 0 <= logs[k] <= 1
+    mask = batch.mask
+    assert logs["alpha_samp"] == pytest.approx(rel["alpha_samp"].mean().item(), rel=1e-6)  # the logs are the
+    assert logs["alpha_elem"] == pytest.approx(rel["alpha_elem"][mask].mean().item(), rel=1e-6)  # alphas' means
+    assert logs["alpha_kd"] == pytest.approx(rel["alpha_kd"][mask].mean().item(), rel=1e-6)  # over real tokens
     assert logs["domain_tgt"] > 0 and torch.isfinite(loss)
     assert set(rel) >= {"w_elem", "alpha_elem", "alpha_kd", "alpha_samp"}
     assert rel["alpha_elem"].shape == batch.mask.shape and (rel["alpha_elem"][~batch.mask] == 0).all()
@@ -433,7 +435,7 @@ def test_fgkf_code_formulation_builds_separate_source_classifier():
     assert "domain_src" in logs
     # the code's source-side classifier only touches the source tagger, never the target relevance module
     assert system.relevance.B.grad is None
-    assert system.source_relevance.mlp[0].weight.grad is not None
+    assert system.source_relevance.mlp[0].weight.grad.abs().sum() > 0
 
 
 def test_bfloat16_routing_is_close_to_float32_and_returns_float32():

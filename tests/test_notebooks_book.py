@@ -10,6 +10,7 @@ import re
 import shutil
 import subprocess
 import sys
+from html import unescape
 from pathlib import Path
 
 import nbformat
@@ -20,7 +21,6 @@ ROOT = Path(__file__).resolve().parents[1]
 BOOK = ROOT / "book"
 JUPYTER_BOOK = Path(sys.executable).with_name("jupyter-book")
 REPRODUCED = re.compile(r"\d+\.\d+ ± (\d+\.\d+|—) \(\d+, \w+\)")  # study.fmt_ms: mean ± std (n, profile)
-VERDICTS = ("reproduced", "contradicted", "inconclusive", "not comparable", "no verdict", "not run")
 
 
 def copy_book(dest: Path) -> Path:
@@ -50,6 +50,28 @@ def test_config_is_the_top_level_one():
     assert "fgkf_strict" in cfg["sphinx"]["local_extensions"]
 
 
+SUMMARY = re.compile(r"Of the (\d+) claims: (\d+) reproduced, (\d+) contradicted, (\d+) inconclusive, (\d+) not "
+                     r"comparable, (\d+) without a verdict and (\d+) not run")
+
+
+def _text(html: str) -> str:
+    return re.sub(r"\s+", " ", unescape(re.sub(r"<[^>]+>", "", html))).strip()
+
+
+def overview_counts(intro_html: str) -> dict[str, int]:
+    """The intro's glued summary sentence as counts by verdict (and the total)."""
+    found = SUMMARY.search(_text(intro_html))
+    assert found, "the intro has no 'Of the N claims: ...' summary"
+    keys = ("total", "reproduced", "contradicted", "inconclusive", "not comparable", "no verdict", "not run")
+    return dict(zip(keys, map(int, found.groups())))
+
+
+def verdict_cells(intro_html: str) -> list[str]:
+    """The last cell of every body row of the intro's claims table (its verdict)."""
+    body = intro_html[intro_html.index("<tbody>"): intro_html.index("</tbody>")]
+    return [_text(re.findall(r"<td[^>]*>(.*?)</td>", row, re.S)[-1]) for row in re.findall(r"<tr[^>]*>(.*?)</tr>", body, re.S)]
+
+
 def test_book_builds_every_page_with_reproduced_numbers(tmp_path):
     book = copy_book(tmp_path)
     done = build(book)
@@ -61,7 +83,12 @@ def test_book_builds_every_page_with_reproduced_numbers(tmp_path):
     main = (html / "experiments" / "main_results.html").read_text(encoding="utf-8")
     assert REPRODUCED.search(main), "the main results page shows no 'mean ± std (n)'"
     intro = (html / "intro.html").read_text(encoding="utf-8")  # the overview carries glued verdicts and differences
-    assert any(v in intro for v in VERDICTS)
+    counts = overview_counts(intro)
+    assert sum(counts.values()) == counts.pop("total") > 0, counts  # the summary's counts add up
+    table = verdict_cells(intro)
+    assert len(table) == sum(counts.values())  # one table row per claim counted
+    for verdict, n in counts.items():
+        assert sum(cell.startswith(verdict) for cell in table) == n, (verdict, n)
     assert re.search(r"[+-]\d+\.\d+ \[[+-]\d+\.\d+, [+-]\d+\.\d+\]", intro)  # Δ [95% CI] of a claim
 
 
@@ -137,7 +164,9 @@ def test_nbcheck_cli_lists_problems(tmp_path, raising_notebook):
 
 
 def test_notebooks_are_parameterised():
-    for path in sorted((ROOT / "notebooks").glob("*.ipynb")):
+    paths = sorted((ROOT / "notebooks").glob("*.ipynb"))
+    assert len(paths) >= 10, paths  # every page's notebook is checked
+    for path in paths:
         nb = json.loads(path.read_text(encoding="utf-8"))
         code = [c for c in nb["cells"] if c["cell_type"] == "code"]
         assert "parameters" in code[0]["metadata"].get("tags", []), f"{path.name}: first code cell not tagged"

@@ -353,12 +353,24 @@ def test_bf16_counts_as_native_only_with_bf16_hardware(monkeypatch):
 
 
 def test_a_bf16_run_on_a_cpu_without_bf16_hardware_warns_before_training(tmp_path, data_dir, capsys, monkeypatch):
+    """On a CPU taken to lack bf16 hardware, the run's own warning is on stderr by the time training starts."""
     import fgkf_core.runs as runs_mod
+    from fgkf_core import identity
+    from fgkf_core.train import Trainer
 
-    monkeypatch.setattr(runs_mod, "bf16_warning", lambda dev: "warning: routing_dtype=bfloat16 on cpu:X")
+    monkeypatch.setattr(identity, "native_bf16", lambda dev: False)
+    before_fit: list[str] = []
+    fit = Trainer.fit
+
+    def fit_after_reading_stderr(self):
+        before_fit.append(capsys.readouterr().err)
+        return fit(self)
+
+    monkeypatch.setattr(Trainer, "fit", fit_after_reading_stderr)
     runs_mod.run("ner_en", "fgkf", 1, "smoke", data_dir=data_dir, results_dir=tmp_path, device="cpu", progress=False,
                  routing_dtype="bfloat16")
-    assert "warning: routing_dtype=bfloat16 on cpu:X" in capsys.readouterr().err
+    assert len(before_fit) == 1 and "routing_dtype=bfloat16 on cpu:" in before_fit[0]
+    assert "has no avx512_bf16 or amx_bf16" in before_fit[0]
 
 
 def test_a_run_resumed_on_other_threads_says_so(tmp_path, capsys):

@@ -1,6 +1,8 @@
 """fgkf_core.tasks: every registered task loads from the real data root with the documented splits."""
 from __future__ import annotations
 
+from collections import Counter
+
 import pytest
 
 from fgkf_core.config import resolve
@@ -29,9 +31,22 @@ def test_every_task_loads_with_nonempty_splits(loaded):
         assert d.files and all(len(h) == 64 for h in d.files.values()), name
         assert all(not k.startswith("/") for k in d.files), name  # paths relative to the data root
         assert d.task.metric == SCHEMES[d.task.scheme][0]
-        # target splits are disjoint as sentence lists (positions in one shuffled pool)
         for s in d.target_train[:50]:
             assert isinstance(s, Sentence) and len(s.tokens) == len(s.tags) > 0
+
+
+def test_an_unsplit_target_is_cut_into_disjoint_splits_of_the_whole_file(loaded, data_dir):
+    """ner_en's all.tsv: train, dev and test are positions of one shuffled pool, none shared, none lost."""
+    from fgkf_core.data import read_conll
+
+    d = loaded["ner_en"]
+    pool = read_conll(data_dir / "twitter_ner_ritter2011" / "all.tsv")
+    splits = [d.target_train, d.target_dev, d.target_test]
+    assert sum(map(len, splits)) == len(pool)
+    assert sorted(repr(s) for split in splits for s in split) == sorted(map(repr, pool))
+    train, dev, test = ({repr(s) for s in split} for split in splits)
+    repeated = {r for r, n in Counter(map(repr, pool)).items() if n > 1}  # tweets the file holds twice
+    assert not (train & dev) - repeated and not (train & test) - repeated and not (dev & test) - repeated
 
 
 def test_task_sizes(loaded):
@@ -68,13 +83,16 @@ def test_splits_are_deterministic(loaded, data_dir):
         assert again.files == first.files
 
 
-def test_source_train_is_shuffled(loaded, data_dir):
+def test_source_and_target_train_are_shuffled(loaded, data_dir):
     from fgkf_core.data import read_conll
 
-    raw = read_conll(data_dir / "twitter_pos_ritter2011" / "train.tsv")
     d = loaded["pos_en"]
-    assert sorted(map(repr, d.target_train)) == sorted(map(repr, raw))  # same sentences ...
-    assert d.target_train != raw  # ... in a seeded order, so `limited` prefixes are random samples
+    for got, path in ((d.target_train, "twitter_pos_ritter2011/train.tsv"),
+                      (d.source_train, "ptb_wsj_pos_ontonotes/train.tsv")):
+        raw = read_conll(data_dir / path)
+        assert sorted(s.tokens for s in got) == sorted(s.tokens for s in raw), path  # same sentences ...
+        assert [s.tokens for s in got] != [s.tokens for s in raw], path  # ... in a seeded order: `limited`
+        # prefixes are random samples
 
 
 def test_target_fraction_nested(data_dir):

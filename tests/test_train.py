@@ -207,11 +207,36 @@ def test_a_checkpoint_that_misfits_late_leaves_the_run_fresh(pos_en, tmp_path, c
     assert torch.equal(torch.get_rng_state(), draws)
 
 
+def test_trainer_stop_rule_with_patience_at_least_the_longest_wait_keeps_the_best(pos_en, monkeypatch):
+    """The trainer's own evaluate / patience_out on a scripted dev curve: a patience of the curve's longest wait
+    reaches the same best step as no early stop; one evaluation less stops before it (the patience page's rule)."""
+    from test_patience import PATIENCE_CURVE
+
+    def replay(patience: int) -> tuple[int, str]:
+        tr, prep, _ = make(pos_en, "target_only", patience=patience)
+        scores = dict(PATIENCE_CURVE)
+        monkeypatch.setattr(prep, "score", lambda tagger, split, bs, dev: ({"score": scores[step]}, None))
+        for step, _ in PATIENCE_CURVE:
+            tr.evaluate(step)
+            if tr.patience_out(step):
+                break
+        return tr.state.best_step, tr.state.stop
+
+    assert replay(165) == (225, "early_stop")
+    assert replay(10_000)[0] == 225
+    assert replay(150) == (60, "early_stop")
+
+
 def test_predict_keeps_dataset_order(pos_en):
+    """Batched, length-bucketed prediction gives each sentence the tags it gets alone, in dataset order."""
     tr, prep, cfg = make(pos_en, "target_only")
-    out = predict(tr.system.target, prep.target_dev, 7, CPU)
-    assert [len(p) for p in out] == [len(x) for x in prep.target_dev.ids]
+    dev = prep.target_dev
+    out = predict(tr.system.target, dev, 7, CPU)
     assert tr.system.target.training  # predict restores the training flag
+    tr.system.target.eval()
+    with torch.no_grad():
+        alone = [tr.system.target.predict(b.ids, b.mask)[0].tolist() for b in (dev.collate([i]) for i in range(len(dev)))]
+    assert out == alone and len({len(p) for p in out}) > 1  # lengths differ, so the buckets reorder
 
 
 # ----------------------------------------------------------------------------- determinism
