@@ -183,7 +183,7 @@ def _dispatch(args: argparse.Namespace) -> int:
     if args.hours is not None and not args.plan:
         raise ValueError("--hours needs --plan FILE")
     if args.plan and args.status:
-        from .plan import plan_status
+        from .plan_status import plan_status
 
         plan_status(args.plan, args.results_dir, args.data_dir)
         return 0

@@ -25,7 +25,9 @@ from .hooks import RunPaused, summary_path
 from .identity import native_bf16
 from .methods import METHODS
 from .pool import worker_pool
-from .runs import LOG_EVERY, RunSpec, _run_spec, checkpoint_root, default_results_dir, locate, pick_device, read_record
+from .runs import (
+    LOG_EVERY, Located, RunSpec, _run_spec, checkpoint_root, default_results_dir, locate, pick_device, read_record,
+)
 from .validate import check_threads
 
 GROUP_KEYS = {"tasks", "methods", "seeds", "overrides", "variants", "grid", "formulation"}
@@ -230,14 +232,17 @@ def _run_locked(plan: Plan, workers: int, threads: int, tiers: list[int] | None,
     todo: list[tuple[str, RunSpec]] = []
     spent: dict[str, float] = {}  # wall seconds a started (paused or killed) run already has, by label
     total = 0
+    absent: list[tuple[RunSpec, str]] = []  # runs whose datasets this machine lacks
     for tier in chosen:
         for spec in tier.specs:
             total += 1
-            loc = locate(spec.task, spec.method, spec.seed, plan.profile, spec.formulation,
-                         common.get("data_dir"), common["results_dir"], **spec.overrides)
-            if not loc.record.exists():
+            loc = locate_here(spec, plan.profile, common.get("data_dir"), common["results_dir"], absent)
+            if loc is not None and not loc.record.exists():
                 todo.append((tier.name, spec))
                 spent[spec.label] = _spent_seconds(loc.checkpoint)
+    if absent:
+        log(f"plan: {len(absent)} runs left for a machine with their datasets, e.g. {absent[0][0].label} "
+            f"({absent[0][1]})")
     kind = _device_type(common.get("device"))
     todo, held = _runnable_here(todo, common.get("device"))
     if held:
@@ -246,7 +251,8 @@ def _run_locked(plan: Plan, workers: int, threads: int, tiers: list[int] | None,
     eta, guessed = estimate([s for _, s in todo], measured_walls(common["results_dir"], plan.profile, kind), workers,
                             threads, spent)
     until = "" if deadline is None else f"; until {time.strftime('%H:%M', time.localtime(deadline))}"
-    log(f"plan: {total} runs in {len(chosen)} tiers, {total - len(todo)} recorded, {len(todo)} to train "
+    recorded = total - len(todo) - len(held) - len(absent)  # neither left for bf16 hardware nor for their data
+    log(f"plan: {total} runs in {len(chosen)} tiers, {recorded} recorded, {len(todo)} to train "
         f"({workers} workers x {threads} thread{until}); ETA ~{_fmt_hours(eta)} from measured wall times"
         f"{f' ({guessed} runs not yet measured for their task and method)' if guessed else ''}")
     kw = dict(common, profile=plan.profile, threads=threads, progress=False, log_every=LOG_EVERY)
@@ -306,6 +312,18 @@ def _runnable_here(todo: list[tuple[str, RunSpec]], device: str | None
     return [t for t in todo if not bf16(t[1])], [t for t in todo if bf16(t[1])]
 
 
+def locate_here(spec: RunSpec, profile: str, data_dir: str | Path | None, results: Path,
+                absent: list[tuple[RunSpec, str]]) -> Located | None:
+    """`locate` of a plan's run, or None (the run and why appended to `absent`) when a dataset folder it reads is
+    not under this machine's data root: a lent machine may carry some datasets only."""
+    try:
+        return locate(spec.task, spec.method, spec.seed, profile, spec.formulation, data_dir, results,
+                      **spec.overrides)
+    except FileNotFoundError as err:
+        absent.append((spec, str(err).split(";")[0]))
+        return None
+
+
 def _device_type(device: str | None) -> str:
     """'cuda' or 'cpu': the kind of device a queue's runs will train on (CUDA when present, as `run` picks)."""
     return pick_device(device).type
@@ -317,80 +335,3 @@ def _spent_seconds(checkpoint: Path) -> float:
         return float(json.loads(summary_path(checkpoint).read_text(encoding="utf-8"))["wall_seconds"])
     except (OSError, ValueError, KeyError, TypeError):
         return 0.0
-
-
-def _progress_text(checkpoint: Path) -> str:
-    """How far an interrupted or running run got, from its checkpoint summary."""
-    saved = time.strftime("%Y-%m-%d %H:%M", time.localtime(checkpoint.stat().st_mtime))
-    try:
-        st = json.loads(summary_path(checkpoint).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return f"checkpoint of {saved} (no summary: written by older code)"
-    if st["phase"] == "start" and st["warm_step"]:
-        where = f"warm-up step {st['warm_step']}"
-    elif st["phase"] == "start" and st["pretrain_step"]:
-        where = f"pre-training step {st['pretrain_step']}"
-    else:  # target-only schedules never leave phase "start"
-        where = f"{st['source_step']} source / {st['target_step']} target steps"
-    best = "" if st["best_dev"] is None else f", best dev {st['best_dev']:.2f} at {st['best_step']}"
-    return (f"{where}{best}, {st['segments']} segment(s), {st['wall_seconds'] / 3600:.1f} h so far "
-            f"(checkpoint of {saved})")
-
-
-@dataclass(frozen=True)
-class TierProgress:
-    """Where one tier of a plan stands: its runs recorded, started (a checkpoint here) and waiting."""
-
-    name: str
-    planned: int
-    recorded: int
-    recorded_seconds: float  # wall time summed over the tier's records
-    started: tuple[tuple[RunSpec, Path], ...]  # each started run and its checkpoint
-    waiting: int
-    left_seconds: float  # expected wall time of the runs left, on one 1-thread worker (see `estimate`)
-    unmeasured: int  # runs left with no record of their own task and method to estimate from
-
-
-def tier_progress(path: str | Path, results_dir: str | Path | None = None,
-                  data_dir: str | Path | None = None) -> list[TierProgress]:
-    """`TierProgress` of every tier of the plan at `path`, from the records and checkpoints; trains nothing."""
-    plan = load_plan(path)
-    results = Path(results_dir) if results_dir else default_results_dir()
-    walls = measured_walls(results, plan.profile, "cpu")
-    out = []
-    for tier in plan.tiers:
-        recorded, seconds, started, left, spent = 0, 0.0, [], [], {}
-        for spec in tier.specs:
-            loc = locate(spec.task, spec.method, spec.seed, plan.profile, spec.formulation, data_dir, results,
-                         **spec.overrides)
-            if loc.record.exists():
-                recorded += 1
-                seconds += float(read_record(loc.record).get("wall_seconds") or 0.0)
-                continue
-            left.append(spec)
-            if loc.checkpoint.exists():
-                started.append((spec, loc.checkpoint))
-                spent[spec.label] = _spent_seconds(loc.checkpoint)
-        estimate_s, guessed = estimate(left, walls, 1, 1, spent)
-        out.append(TierProgress(tier.name, len(tier.specs), recorded, seconds, tuple(started),
-                                len(left) - len(started), estimate_s, guessed))
-    return out
-
-
-def plan_status(path: str | Path, results_dir: str | Path | None = None, data_dir: str | Path | None = None,
-                log: Callable[[str], None] = print) -> dict[str, int]:
-    """Print, per tier, how many runs are recorded, started (a checkpoint exists) and waiting, and a line per
-    started run from its checkpoint summary, then the checkpoint folder read (a queue started with another
-    $FGKF_CHECKPOINTS shows as not started); trains nothing. Returns the three totals."""
-    totals = {"recorded": 0, "started": 0, "waiting": 0}
-    for tier in tier_progress(path, results_dir, data_dir):
-        unmeasured = f", {tier.unmeasured} not yet measured" if tier.unmeasured else ""
-        log(f"tier {tier.name}: {tier.recorded} recorded, {len(tier.started)} started, {tier.waiting} "
-            f"waiting of {tier.planned}; ~{_fmt_hours(tier.left_seconds)} of one 1-thread CPU worker left{unmeasured}")
-        for spec, checkpoint in tier.started:
-            log(f"    {spec.label}: {_progress_text(checkpoint)}")
-        totals = {"recorded": totals["recorded"] + tier.recorded, "started": totals["started"] + len(tier.started),
-                  "waiting": totals["waiting"] + tier.waiting}
-    results = Path(results_dir) if results_dir else default_results_dir()
-    log(f"(checkpoints read from {checkpoint_root(results)}; set FGKF_CHECKPOINTS to read another queue's)")
-    return totals

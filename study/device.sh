@@ -3,7 +3,8 @@
 # none of its few minutes go to set-up. On this machine first:
 #     make device-data                  # copies the plan's datasets into .devdata/ (git-ignored, ~24 MB for CWS)
 # then call the device tool with carry [".devdata"] and the command
-#     bash study/device.sh 8 1 2        # 8 minutes in all, tiers 1 and 2 (tiers whose datasets are in .devdata)
+#     bash study/device.sh 8 1 2        # 8 minutes in all, tiers 1 and 2 (none: the whole plan; runs whose
+#                                       # datasets were not copied are left out, and the log names them)
 # and unpack what came back from the repository root here:
 #     tar -xzf <files_at>/records.tgz   # the finished records (results/runs/...), then commit them
 #
@@ -17,10 +18,8 @@
 # fresh machine starts them again. Records say their device (cuda:<GPU>), so the plan's ETAs keep the two apart.
 # FGKF_DEVICE=cpu PLAN=<smoke plan> runs the same steps on a CPU (the test does that).
 set -euo pipefail
-usage="usage: bash study/device.sh MINUTES TIER [TIER ...] (tiers whose datasets make device-data copied)"
-minutes=${1:?$usage}
+minutes=${1:?usage: bash study/device.sh MINUTES [TIER ...] (no tiers: the whole plan, in tier order)}
 shift
-[ $# -gt 0 ] || { echo "study/device.sh: no tiers given; $usage" >&2; exit 2; }
 start=$(date +%s)
 python=${PYTHON:-python3}
 out=${OUT:-/tmp/fgkf-device-out}
@@ -43,7 +42,7 @@ left=$(( end - 60 - $(date +%s) ))  # a minute for pausing the runs and packing
 if [ "$left" -gt 0 ]; then
   hours=$("$python" -c "import sys; print(int(sys.argv[1]) / 3600)" "$left")
   timeout --signal=TERM $(( left + 30 )) "$python" -m fgkf_core sweep --plan "$plan" --device "$device" \
-    --workers "${WORKERS:-8}" --threads 1 --hours "$hours" --quiet --tiers "$@" 2>&1 | tee -a "$out/device.log" \
+    --workers "${WORKERS:-8}" --threads 1 --hours "$hours" --quiet ${1:+--tiers "$@"} 2>&1 | tee -a "$out/device.log" \
     || echo "sweep exited early or was stopped at the deadline" | tee -a "$out/device.log"
 else
   echo "no time left for the sweep after the bench" | tee -a "$out/device.log"

@@ -8,9 +8,8 @@ from pathlib import Path
 import pytest
 
 import fgkf_core
-from fgkf_core.plan import (
-    estimate, expected_seconds, load_plan, measured_walls, pick_next, plan_status, run_plan, thread_speedup,
-)
+from fgkf_core.plan import estimate, expected_seconds, load_plan, measured_walls, pick_next, run_plan, thread_speedup
+from fgkf_core.plan_status import plan_status
 from fgkf_core.runs import RunSpec, checkpoint_root
 from fgkf_core.tasks import custom_task
 
@@ -255,8 +254,27 @@ def test_queue_leaves_bf16_runs_to_a_machine_with_bf16_hardware(tmp_path, data_d
     assert run_plan(plan, workers=1, log=lines.append, results_dir=tmp_path / "res", data_dir=data_dir,
                     device="cpu") == 0
     assert lines[0].startswith("plan: 1 runs with routing_dtype=bfloat16 left for a machine with bf16 hardware")
-    assert "ner_en/fgkf/s1 routing_dtype=bfloat16" in lines[0] and "0 to train" in lines[1]
+    assert "ner_en/fgkf/s1 routing_dtype=bfloat16" in lines[0] and ", 0 recorded, 0 to train" in lines[1]
     todo = [("one", RunSpec("a", "fgkf", 1, {"routing_dtype": "bfloat16"})), ("one", RunSpec("a", "fgkf", 1))]
     assert plan_mod._runnable_here(todo, "cpu") == (todo[1:], todo[:1])
     monkeypatch.setattr(plan_mod, "native_bf16", lambda dev: True)
     assert plan_mod._runnable_here(todo, "cpu") == (todo, [])
+
+
+def test_runs_without_their_datasets_here_are_left_out_not_fatal(tmp_path, data_dir):
+    """A data root holding only some datasets (a lent machine gets the CWS ones): the queue trains what it can
+    and names what it left; the status counts those runs apart instead of stopping at the first missing file."""
+    root = tmp_path / "data"
+    root.mkdir()
+    for folder in ("ontonotes5_en_ner", "twitter_ner_ritter2011"):  # ner_en's datasets, not pos_en's
+        (root / folder).symlink_to(data_dir / folder)
+    plan = _write(tmp_path / "p.yaml", "profile: smoke\ntiers:\n  - name: one\n    groups:\n"
+                  "      - {tasks: [pos_en, ner_en], methods: [target_only], seeds: [1], overrides: {max_target_epochs: 1}}\n")
+    res = tmp_path / "res"
+    lines: list[str] = []
+    assert run_plan(plan, workers=1, log=lines.append, results_dir=res, data_dir=root, device="cpu") == 1
+    assert lines[0].startswith("plan: 1 runs left for a machine with their datasets, e.g. pos_en/target_only/s1")
+    assert "ptb_wsj_pos_ontonotes is missing" in lines[0] and ", 0 recorded, 1 to train" in lines[1]
+    status: list[str] = []
+    assert plan_status(plan, res, root, log=status.append) == {"recorded": 1, "started": 0, "waiting": 0}
+    assert status[0].startswith("tier one: 1 recorded, 0 started, 0 waiting, 1 without their datasets here of 2;")

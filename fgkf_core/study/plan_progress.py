@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from ..plan import tier_progress
+from ..plan_status import tier_progress
 from ..identity import PACKAGE_ROOT
 from .display import fmt_duration
 
