@@ -181,17 +181,22 @@ def estimate(specs: list[RunSpec], walls: dict[WallKey, list[float]], workers: i
 
 def pick_next(queue: list[tuple[str, RunSpec]], walls: dict[WallKey, list[float]], seconds_left: float | None,
               threads: int = 1, spent: dict[str, float] | None = None) -> int | None:
-    """Index of the queued run to start next: the first one without a deadline; with `seconds_left`, the first
+    """Index of the queued run to start next: the first one without a deadline. With `seconds_left`: first a run
+    that already has a checkpoint here (time `spent` in an earlier sitting), finished in time or not, since its
+    checkpoint outlived a sitting, so this machine keeps them and it pauses again at the deadline; else the first
     one expected to finish in time (`expected_seconds` on `threads` threads: its own measured walls, else a guess
-    from a sibling method on its task or its method's on other tasks; less what it has `spent` before a pause),
-    else None. A run started on a
-    guess can still pause at the deadline; one guessed too long is not started, since a machine lent for a
-    sitting keeps no checkpoint."""
+    from a sibling method on its task or its method's on other tasks); else None. A run started on a guess can
+    still pause at the deadline; a new one guessed too long is not started, since a machine lent for a sitting
+    may keep no checkpoint."""
     if seconds_left is None:
         return 0 if queue else None
+    spent = spent or {}
+    resumable = [i for i, (_, spec) in enumerate(queue) if spent.get(spec.label, 0.0) > 0]
+    if resumable:
+        return resumable[0]
     for i, (_, spec) in enumerate(queue):
         seconds, _ = expected_seconds(spec, walls, threads)
-        if seconds - (spent or {}).get(spec.label, 0.0) <= seconds_left:
+        if seconds <= seconds_left:
             return i
     return None
 

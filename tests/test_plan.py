@@ -134,13 +134,16 @@ def test_walls_are_scaled_to_one_thread_and_kept_to_the_queues_kind_of_device(tm
     assert estimate([RunSpec("a", "fgkf", 3)], walls, 1, 2, spent={"a/fgkf/s3": 40.0})[0] == pytest.approx(60.0)
 
 
-def test_pick_next_counts_what_a_started_run_has_spent():
-    walls = {("a", "fgkf", "{}"): [5000.0]}
-    queue = [("t", RunSpec("a", "fgkf", 1)), ("t", RunSpec("a", "fgkf", 2))]
-    assert pick_next(queue, walls, 3000.0) is None  # neither fits from scratch
-    assert pick_next(queue, walls, 3000.0, spent={"a/fgkf/s2": 2500.0}) == 1  # s2 has 2,500 s left
-    assert pick_next(queue, walls, 3000.0, threads=2) is None  # 3,333 s on two threads: still too long
+def test_pick_next_continues_a_run_this_machine_kept_a_checkpoint_of():
+    walls = {("a", "fgkf", "{}"): [5000.0], ("a", "target_only", "{}"): [100.0]}
+    queue = [("t", RunSpec("a", "fgkf", 1)), ("t", RunSpec("a", "fgkf", 2)), ("t", RunSpec("a", "target_only", 1))]
+    assert pick_next(queue, walls, 3000.0) == 2  # neither FGKF run fits from scratch: the short one
+    assert pick_next(queue[:2], walls, 3000.0) is None
+    assert pick_next(queue, walls, 3000.0, threads=2) == 2  # 3,333 s on two threads: still too long
     assert pick_next(queue, walls, 3500.0, threads=2) == 0  # fits on two threads
+    # s2 has a checkpoint here from an earlier sitting: this machine keeps them, so it goes on, finished in time or not
+    assert pick_next(queue, walls, 3000.0, spent={"a/fgkf/s2": 500.0}) == 1
+    assert pick_next(queue, walls, 60.0, spent={"a/fgkf/s2": 500.0, "a/fgkf/s1": 10.0}) == 0  # plan order among them
 
 
 def test_pick_next_starts_only_what_finishes_before_the_deadline():
