@@ -84,7 +84,8 @@ def test_book_builds_every_page_with_reproduced_numbers(tmp_path):
     assert REPRODUCED.search(main), "the main results page shows no 'mean ± std (n)'"
     intro = (html / "intro.html").read_text(encoding="utf-8")  # the overview carries glued verdicts and differences
     counts = overview_counts(intro)
-    assert sum(counts.values()) == counts.pop("total") > 0, counts  # the summary's counts add up
+    total = counts.pop("total")
+    assert sum(counts.values()) == total > 0, counts  # the summary's counts add up
     table = verdict_cells(intro)
     assert len(table) == sum(counts.values())  # one table row per claim counted
     for verdict, n in counts.items():
