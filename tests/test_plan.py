@@ -270,7 +270,7 @@ def test_runs_without_their_datasets_here_are_left_out_not_fatal(tmp_path, data_
     root = tmp_path / "data"
     root.mkdir()
     for folder in ("ontonotes5_en_ner", "twitter_ner_ritter2011"):  # ner_en's datasets, not pos_en's
-        (root / folder).symlink_to(data_dir / folder)
+        (root / folder).symlink_to((data_dir / folder).resolve())  # FGKF_DATA may be relative (CI: ../shared/data)
     plan = _write(tmp_path / "p.yaml", "profile: smoke\ntiers:\n  - name: one\n    groups:\n"
                   "      - {tasks: [pos_en, ner_en], methods: [target_only], seeds: [1], overrides: {max_target_epochs: 1}}\n")
     res = tmp_path / "res"
