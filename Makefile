@@ -9,6 +9,7 @@
 #   make notebook-refs           # refresh the outputs that notebook validation compares
 #   make study-full              # the full-profile queue (study/full.yaml) in the background, log in logs/full.log
 #   make study-full HOURS=2.5    # a sitting that ends (a 3-hour session): only runs that finish in time, paused at the end
+#   make study-full HOURS=2.5 PERSISTENT=1   # the same on a machine that keeps ~/.cache between sittings: plan order
 #   make study-full WORKERS=1 THREADS=2   # one run on both cores (FGKF steps ~1.4-1.6x faster than on one)
 #   make study-status            # what the queue has recorded, started (how far) and left
 
@@ -56,11 +57,13 @@ study:
 # Checkpoints go outside the work tree, so the queue resumes on this machine after a fresh checkout.
 FGKF_CHECKPOINTS ?= $(HOME)/.cache/fgkf/checkpoints
 HOURS ?=
+# set (PERSISTENT=1) where this machine keeps its checkpoints between sittings: start long runs under HOURS too
+PERSISTENT ?=
 WORKERS ?= 2
 THREADS ?= 1
 study-full:
 	@mkdir -p logs
-	FGKF_CHECKPOINTS=$(FGKF_CHECKPOINTS) nohup nice -n 19 $(PYTHON) -m fgkf_core sweep --plan study/full.yaml --workers $(WORKERS) --threads $(THREADS) $(if $(HOURS),--hours $(HOURS)) --quiet >> logs/full.log 2>&1 &
+	FGKF_CHECKPOINTS=$(FGKF_CHECKPOINTS) nohup nice -n 19 $(PYTHON) -m fgkf_core sweep --plan study/full.yaml --workers $(WORKERS) --threads $(THREADS) $(if $(HOURS),--hours $(HOURS)) $(if $(PERSISTENT),--persistent) --quiet >> logs/full.log 2>&1 &
 	@echo "full-profile queue started; progress: tail -f logs/full.log (or make study-status)"
 
 device-data:

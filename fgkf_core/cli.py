@@ -76,6 +76,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--hours", type=float, default=None,
                    help="with --plan: end by then; start only runs expected to finish in time (from measured "
                         "walls), pause every run at a checkpoint at the deadline")
+    p.add_argument("--persistent", action="store_true",
+                   help="with --hours: this machine keeps its checkpoints between sittings, so start runs in plan "
+                        "order even where they cannot finish by the deadline (they pause there, go on next time)")
     p.add_argument("--tasks", nargs="+")
     p.add_argument("--methods", nargs="+")
     p.add_argument("--seeds", nargs="+", type=int, default=[1])
@@ -182,6 +185,8 @@ def _dispatch(args: argparse.Namespace) -> int:
         raise ValueError("--status needs --plan FILE")
     if args.hours is not None and not args.plan:
         raise ValueError("--hours needs --plan FILE")
+    if args.persistent and args.hours is None:
+        raise ValueError("--persistent needs --hours H (without a deadline every run starts in plan order anyway)")
     if args.plan and args.status:
         from .plan_status import plan_status
 
@@ -194,7 +199,7 @@ def _dispatch(args: argparse.Namespace) -> int:
             print(f"{time.strftime('%Y-%m-%d %H:%M:%S')} {line}", flush=True)
 
         run_plan(args.plan, args.workers, args.threads, args.tiers, log, hours=args.hours,
-                 data_dir=args.data_dir, results_dir=args.results_dir, device=args.device)
+                 persistent=args.persistent, data_dir=args.data_dir, results_dir=args.results_dir, device=args.device)
         return 0
     if not (args.tasks and args.methods):
         raise ValueError("sweep needs --tasks and --methods (or --plan FILE)")

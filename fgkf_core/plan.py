@@ -180,20 +180,23 @@ def estimate(specs: list[RunSpec], walls: dict[WallKey, list[float]], workers: i
 
 
 def pick_next(queue: list[tuple[str, RunSpec]], walls: dict[WallKey, list[float]], seconds_left: float | None,
-              threads: int = 1, spent: dict[str, float] | None = None) -> int | None:
+              threads: int = 1, spent: dict[str, float] | None = None, persistent: bool = False) -> int | None:
     """Index of the queued run to start next: the first one without a deadline. With `seconds_left`: first a run
     that already has a checkpoint here (time `spent` in an earlier sitting), finished in time or not, since its
     checkpoint outlived a sitting, so this machine keeps them and it pauses again at the deadline; else the first
     one expected to finish in time (`expected_seconds` on `threads` threads: its own measured walls, else a guess
     from a sibling method on its task or its method's on other tasks); else None. A run started on a guess can
     still pause at the deadline; a new one guessed too long is not started, since a machine lent for a sitting
-    may keep no checkpoint."""
+    may keep no checkpoint. `persistent` (this machine keeps its checkpoints between sittings): after those,
+    plan order, whether it finishes in time or not."""
     if seconds_left is None:
         return 0 if queue else None
     spent = spent or {}
     resumable = [i for i, (_, spec) in enumerate(queue) if spent.get(spec.label, 0.0) > 0]
     if resumable:
         return resumable[0]
+    if persistent:
+        return 0 if queue else None
     for i, (_, spec) in enumerate(queue):
         seconds, _ = expected_seconds(spec, walls, threads)
         if seconds <= seconds_left:
@@ -203,13 +206,14 @@ def pick_next(queue: list[tuple[str, RunSpec]], walls: dict[WallKey, list[float]
 
 def run_plan(
     path: str | Path, workers: int = 2, threads: int = 1, tiers: list[int] | None = None,
-    log: Callable[[str], None] = print, hours: float | None = None, **common: Any,
+    log: Callable[[str], None] = print, hours: float | None = None, persistent: bool = False, **common: Any,
 ) -> int:
     """Run the plan's missing runs (optionally only some tiers, 1-based); returns how many were trained.
 
     `hours`: a deadline for this sitting (a session that ends, a machine lent for a while). Only runs expected
     to finish before it are started, in plan order (`pick_next`); every run checkpoints and pauses at the
-    deadline (never a record cut short), so the queue ends on time and resumes later.
+    deadline (never a record cut short), so the queue ends on time and resumes later. `persistent`: this machine
+    keeps its checkpoints between sittings, so runs start in plan order even where they cannot finish in time.
     """
     check_threads(threads)
     cores = os.cpu_count() or 1
@@ -228,11 +232,12 @@ def run_plan(
             log(f"another queue holds {lock}; exiting")
             return 0
         deadline = None if hours is None else time.time() + hours * 3600
-        return _run_locked(plan, workers, threads, tiers, log, dict(common, results_dir=results), deadline)
+        return _run_locked(plan, workers, threads, tiers, log, dict(common, results_dir=results), deadline,
+                           persistent)
 
 
 def _run_locked(plan: Plan, workers: int, threads: int, tiers: list[int] | None, log: Callable[[str], None],
-                common: dict[str, Any], deadline: float | None) -> int:
+                common: dict[str, Any], deadline: float | None, persistent: bool = False) -> int:
     chosen = [t for i, t in enumerate(plan.tiers, 1) if tiers is None or i in tiers]
     todo: list[tuple[str, RunSpec]] = []
     spent: dict[str, float] = {}  # wall seconds a started (paused or killed) run already has, by label
@@ -270,7 +275,7 @@ def _run_locked(plan: Plan, workers: int, threads: int, tiers: list[int] | None,
         while queue or pending:
             while queue and len(pending) < workers:
                 left_s = None if deadline is None else deadline - time.time()
-                i = pick_next(queue, walls, left_s, threads, spent)
+                i = pick_next(queue, walls, left_s, threads, spent, persistent)
                 if i is None or (left_s is not None and left_s <= 0):
                     break
                 name, spec = queue.pop(i)

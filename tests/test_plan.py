@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 import fgkf_core
+from fgkf_core import cli
 from fgkf_core.plan import estimate, expected_seconds, load_plan, measured_walls, pick_next, run_plan, thread_speedup
 from fgkf_core.plan_status import plan_status
 from fgkf_core.runs import RunSpec, checkpoint_root
@@ -144,6 +145,20 @@ def test_pick_next_continues_a_run_this_machine_kept_a_checkpoint_of():
     # s2 has a checkpoint here from an earlier sitting: this machine keeps them, so it goes on, finished in time or not
     assert pick_next(queue, walls, 3000.0, spent={"a/fgkf/s2": 500.0}) == 1
     assert pick_next(queue, walls, 60.0, spent={"a/fgkf/s2": 500.0, "a/fgkf/s1": 10.0}) == 0  # plan order among them
+
+
+def test_pick_next_on_a_persistent_machine_keeps_plan_order_past_the_deadline():
+    walls = {("a", "fgkf", "{}"): [5000.0], ("a", "target_only", "{}"): [100.0]}
+    queue = [("t", RunSpec("a", "fgkf", 1)), ("t", RunSpec("a", "fgkf", 2)), ("t", RunSpec("a", "target_only", 1))]
+    assert pick_next(queue, walls, 3000.0) == 2  # a lent machine: only what finishes in time
+    assert pick_next(queue, walls, 3000.0, persistent=True) == 0  # it keeps checkpoints: plan order, paused later
+    assert pick_next(queue, walls, 3000.0, spent={"a/fgkf/s2": 500.0}, persistent=True) == 1  # started runs first
+    assert pick_next([], walls, 3000.0, persistent=True) is None
+
+
+def test_persistent_needs_a_deadline(capsys):
+    assert cli.main(["sweep", "--plan", str(ROOT / "study" / "full.yaml"), "--persistent"]) == 2
+    assert "--persistent needs --hours" in capsys.readouterr().err
 
 
 def test_pick_next_starts_only_what_finishes_before_the_deadline():
