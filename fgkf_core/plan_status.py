@@ -92,4 +92,7 @@ def plan_status(path: str | Path, results_dir: str | Path | None = None, data_di
                   "waiting": totals["waiting"] + tier.waiting}
     results = Path(results_dir) if results_dir else default_results_dir()
     log(f"(checkpoints read from {checkpoint_root(results)}; set FGKF_CHECKPOINTS to read another queue's)")
+    if totals["started"]:  # checkpoints here: a machine that keeps them between sittings can start long runs too
+        log("(started runs have checkpoints here; if this machine keeps them between sittings, `make study-full "
+            "HOURS=H PERSISTENT=1` goes on with them, then starts runs in plan order, all paused at the deadline)")
     return totals

@@ -214,8 +214,9 @@ def test_status_counts_recorded_started_and_waiting(tmp_path, data_dir):
     assert lines[0].startswith("tier one: 1 recorded, 1 started, 1 waiting of 3; ~")
     started = lines[1]
     assert started.startswith("    ner_en/target_only/s2 max_target_epochs=2: 0 source / ")
-    assert " target steps, best dev " in started and "1 segment(s)" in started and len(lines) == 3
+    assert " target steps, best dev " in started and "1 segment(s)" in started and len(lines) == 4
     assert lines[2].startswith(f"(checkpoints read from {res / 'checkpoints'};")
+    assert "PERSISTENT=1" in lines[3]  # a started run: this machine keeps checkpoints, so say how to use that
     from fgkf_core.study import plan_progress
 
     row = plan_progress(res, data_dir, plan=plan).iloc[0]  # the page's view: committed records only
@@ -296,3 +297,4 @@ def test_runs_without_their_datasets_here_are_left_out_not_fatal(tmp_path, data_
     status: list[str] = []
     assert plan_status(plan, res, root, log=status.append) == {"recorded": 1, "started": 0, "waiting": 0}
     assert status[0].startswith("tier one: 1 recorded, 0 started, 0 waiting, 1 without their datasets here of 2;")
+    assert not any("PERSISTENT" in line for line in status)  # nothing started: no claim that checkpoints survive
