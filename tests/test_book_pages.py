@@ -20,7 +20,7 @@ from fgkf_core.study.labels import METRIC_LABELS
 from fgkf_core.study.provenance import RUN_COLUMNS, data_sizes, provenance, resumed_text
 
 sys.path.insert(0, str(Path(__file__).parent))
-from test_notebooks_book import build, copy_book  # noqa: E402  the same copy-and-build as the book test
+from test_notebooks_book import build, copy_book, html_text  # noqa: E402  the same copy-and-build as the book test
 
 RAW_FLOAT = re.compile(r"\d+\.\d{4,}")  # e.g. 208.702353: a float that was never rounded
 
@@ -34,9 +34,8 @@ def html_dir(tmp_path_factory) -> Path:
 
 
 def _text(page: Path) -> str:
-    """The visible text of a built page (tags stripped, entities decoded)."""
-    body = re.sub(r"<(script|style)\b.*?</\1>", " ", page.read_text(encoding="utf-8"), flags=re.S)
-    return re.sub(r"\s+", " ", html.unescape(re.sub(r"<[^>]+>", " ", body)))
+    """The visible text of a built page (`html_text` of its file)."""
+    return html_text(page.read_text(encoding="utf-8"))
 
 
 def _page_task(text: str) -> str:

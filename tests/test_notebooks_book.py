@@ -54,13 +54,15 @@ SUMMARY = re.compile(r"Of the (\d+) claims: (\d+) reproduced, (\d+) contradicted
                      r"comparable, (\d+) without a verdict and (\d+) not run")
 
 
-def _text(html: str) -> str:
-    return re.sub(r"\s+", " ", unescape(re.sub(r"<[^>]+>", "", html))).strip()
+def html_text(html: str) -> str:
+    """The visible text of built HTML: scripts and styles dropped, tags read as spaces, entities decoded."""
+    body = re.sub(r"<(script|style)\b.*?</\1>", " ", html, flags=re.S)
+    return re.sub(r"\s+", " ", unescape(re.sub(r"<[^>]+>", " ", body))).strip()
 
 
 def overview_counts(intro_html: str) -> dict[str, int]:
     """The intro's glued summary sentence as counts by verdict (and the total)."""
-    found = SUMMARY.search(_text(intro_html))
+    found = SUMMARY.search(html_text(intro_html))
     assert found, "the intro has no 'Of the N claims: ...' summary"
     keys = ("total", "reproduced", "contradicted", "inconclusive", "not comparable", "no verdict", "not run")
     return dict(zip(keys, map(int, found.groups())))
@@ -69,7 +71,7 @@ def overview_counts(intro_html: str) -> dict[str, int]:
 def verdict_cells(intro_html: str) -> list[str]:
     """The last cell of every body row of the intro's claims table (its verdict)."""
     body = intro_html[intro_html.index("<tbody>"): intro_html.index("</tbody>")]
-    return [_text(re.findall(r"<td[^>]*>(.*?)</td>", row, re.S)[-1]) for row in re.findall(r"<tr[^>]*>(.*?)</tr>", body, re.S)]
+    return [html_text(re.findall(r"<td[^>]*>(.*?)</td>", row, re.S)[-1]) for row in re.findall(r"<tr[^>]*>(.*?)</tr>", body, re.S)]
 
 
 def test_book_builds_every_page_with_reproduced_numbers(tmp_path):
