@@ -26,7 +26,8 @@ from .identity import native_bf16
 from .methods import METHODS
 from .pool import worker_pool
 from .runs import (
-    LOG_EVERY, Located, RunSpec, _run_spec, checkpoint_root, default_results_dir, locate, pick_device, read_record,
+    LOG_EVERY, Located, RunBusy, RunSpec, _run_spec, checkpoint_root, default_results_dir, locate, pick_device,
+    read_record,
 )
 from .validate import check_threads
 
@@ -265,7 +266,8 @@ def _run_locked(plan: Plan, workers: int, threads: int, tiers: list[int] | None,
     log(f"plan: {total} runs in {len(chosen)} tiers, {recorded} recorded, {len(todo)} to train "
         f"({workers} workers x {threads} thread{until}); ETA ~{_fmt_hours(eta)} from measured wall times"
         f"{f' ({guessed} runs not yet measured for their task and method)' if guessed else ''}")
-    kw = dict(common, profile=plan.profile, threads=threads, progress=False, log_every=LOG_EVERY)
+    # a run another process is training now (a second queue, a hand-started run) is left to it, not waited for
+    kw = dict(common, profile=plan.profile, threads=threads, progress=False, log_every=LOG_EVERY, wait_for_lock=False)
     t0, done = time.time(), 0
     submitted: dict[str, float] = {}  # when each run of this sitting was handed to a worker, by label
     with worker_pool(workers) as pool:
@@ -296,6 +298,8 @@ def _run_locked(plan: Plan, workers: int, threads: int, tiers: list[int] | None,
                     done += 1
                 except RunPaused as paused:
                     line = f"{spec.label}: paused at the deadline ({paused})"
+                except RunBusy as busy:
+                    line = f"{spec.label}: left to the process training it ({busy})"
                 except Exception as err:  # noqa: BLE001 - one failed run must not stop the queue
                     done += 1
                     line = f"{spec.label}: FAILED {type(err).__name__}: {err}"

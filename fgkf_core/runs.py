@@ -143,12 +143,25 @@ def read_record(path: Path) -> dict:
     return rec
 
 
+class RunBusy(RuntimeError):
+    """Another process holds the run's lock (it is training that run now); raised only when asked not to wait."""
+
+
 @contextmanager
-def _locked(lock: Path) -> Iterator[None]:
-    """An exclusive lock per run key: a second process with the same spec waits for the first."""
+def _locked(lock: Path, wait: bool = True) -> Iterator[None]:
+    """An exclusive lock per run key: a second process with the same spec waits for the first (or, with
+    `wait=False`, raises RunBusy naming the lock and the process holding it)."""
     lock.parent.mkdir(parents=True, exist_ok=True)
-    with open(lock, "a") as fh:
-        fcntl.flock(fh, fcntl.LOCK_EX)
+    with open(lock, "a+") as fh:
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
+        except BlockingIOError:
+            fh.seek(0)
+            holder = fh.read().strip() or "unknown"
+            raise RunBusy(f"another process (pid {holder}) is training this run now (lock {lock})") from None
+        fh.truncate(0)
+        fh.write(str(os.getpid()))
+        fh.flush()
         try:
             yield
         finally:
@@ -159,7 +172,7 @@ def run(
     task: str | Task, method: str, seed: int = 1, profile: str = "quick", data_dir: str | Path | None = None,
     results_dir: str | Path | None = None, device: str | None = None, formulation: str = "paper",
     progress: bool = True, force: bool = False, threads: int | None = 1, time_budget: float | None = None,
-    log_every: float | None = None, **overrides: Any,
+    log_every: float | None = None, wait_for_lock: bool = True, **overrides: Any,
 ) -> dict:
     """Train and evaluate one (task, method, seed) and return its record; an existing record is returned as is.
 
@@ -167,6 +180,7 @@ def run(
     seconds: checkpoint and raise RunPaused at the next boundary after it (never writes a record); `log_every`
     seconds: without a progress bar, print a progress line at most this often (background queues).
     A killed run resumes exactly from its checkpoint; `force` discards record and checkpoint first.
+    `wait_for_lock=False`: raise RunBusy at once where another process is training the same run (queues).
     """
     t0 = time.time()
     code_version()  # pin the code identity of this process before any file can change under it
@@ -177,7 +191,7 @@ def run(
     results = Path(results_dir) if results_dir else default_results_dir()
     loc = locate(task, method, seed, profile, formulation, data_dir, results, **overrides)
     check_writable(results)
-    with _locked(loc.lock):
+    with _locked(loc.lock, wait_for_lock):
         if force:
             loc.record.unlink(missing_ok=True)
             remove_checkpoint(loc.checkpoint)

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import fcntl
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -183,6 +184,31 @@ def test_second_queue_exits_at_once(tmp_path):
         assert run_plan(plan, workers=1, log=lines.append, results_dir=tmp_path / "res") == 0
     assert lines == [f"another queue holds {lock}; exiting"]
     assert not (tmp_path / "res" / "runs").exists()
+
+
+def test_queue_leaves_a_run_another_process_is_training(tmp_path, data_dir):
+    from fgkf_core.runs import RunBusy, locate
+
+    plan = _write(tmp_path / "p.yaml", "profile: smoke\ntiers:\n  - groups:\n      - {tasks: [ner_en], methods: [target_only], "
+                  "seeds: [1], overrides: {max_target_epochs: 1}}\n")
+    res = tmp_path / "res"
+    loc = locate("ner_en", "target_only", 1, "smoke", "paper", data_dir, res, max_target_epochs=1)
+    loc.lock.parent.mkdir(parents=True)
+    lines: list[str] = []
+    with open(loc.lock, "a+") as fh:  # this test process plays the other trainer
+        fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        fh.write("4242")
+        fh.flush()
+        with pytest.raises(RunBusy, match=r"another process \(pid 4242\) is training this run now"):
+            fgkf_core.run("ner_en", "target_only", profile="smoke", results_dir=res, data_dir=data_dir, progress=False,
+                          wait_for_lock=False, max_target_epochs=1)
+        assert run_plan(plan, workers=1, log=lines.append, results_dir=res, data_dir=data_dir, device="cpu") == 0
+    assert "ner_en/target_only/s1 max_target_epochs=1: left to the process training it (another process (pid 4242)" in lines[-1]
+    assert not loc.record.exists()
+    rec = fgkf_core.run("ner_en", "target_only", profile="smoke", results_dir=res, data_dir=data_dir, progress=False,
+                        wait_for_lock=False, max_target_epochs=1)  # the lock is free again: it trains
+    assert loc.record.exists() and loc.lock.read_text() == str(os.getpid())  # the holder writes its pid
+    assert rec["task"] == "ner_en"
 
 
 def test_log_hook_reports_patience_and_the_end(tmp_path, capsys):
