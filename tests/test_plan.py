@@ -157,6 +157,18 @@ def test_pick_next_on_a_persistent_machine_keeps_plan_order_past_the_deadline():
     assert pick_next([], walls, 3000.0, persistent=True) is None
 
 
+def test_make_study_full_passes_the_sitting_options():
+    import subprocess
+
+    def dry(*args: str) -> str:  # the command make would run, not run
+        return subprocess.run(["make", "-n", "study-full", *args], cwd=ROOT, capture_output=True, text=True,
+                              check=True).stdout
+
+    line = dry("HOURS=2.5", "PERSISTENT=1", "WORKERS=1")
+    assert "sweep --plan study/full.yaml --workers 1 --threads 1 --hours 2.5 --persistent --quiet" in line
+    assert "--persistent" not in dry("HOURS=2.5") and "--hours" not in dry()
+
+
 def test_persistent_needs_a_deadline(capsys):
     assert cli.main(["sweep", "--plan", str(ROOT / "study" / "full.yaml"), "--persistent"]) == 2
     assert "--persistent needs --hours" in capsys.readouterr().err
