@@ -18,6 +18,8 @@ from typing import Callable, Iterable, Iterator, Sequence
 import torch
 
 PAD, UNK, BOUNDARY = "<pad>", "<unk>", "</s>"
+_UMASK = os.umask(0o022)  # read once at import (os.umask can only be read by setting it) and put straight back
+os.umask(_UMASK)
 
 
 class DataFormatError(ValueError):
@@ -115,6 +117,7 @@ def atomic_write_text(path: Path, text: str) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
+        os.fchmod(fd, 0o666 & ~_UMASK)  # the mode open() would give, not mkstemp's owner-only 0600
         with os.fdopen(fd, "wb") as fh:
             if path.suffix == ".gz":
                 with gzip.GzipFile(filename="", mode="wb", fileobj=fh, mtime=0) as gz:

@@ -238,7 +238,7 @@ def run_plan(
 
 
 def _run_locked(plan: Plan, workers: int, threads: int, tiers: list[int] | None, log: Callable[[str], None],
-                common: dict[str, Any], deadline: float | None, persistent: bool = False) -> int:
+                common: dict[str, Any], deadline: float | None, persistent: bool) -> int:
     chosen = [t for i, t in enumerate(plan.tiers, 1) if tiers is None or i in tiers]
     todo: list[tuple[str, RunSpec]] = []
     spent: dict[str, float] = {}  # wall seconds a started (paused or killed) run already has, by label

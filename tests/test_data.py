@@ -106,6 +106,15 @@ def test_write_conll_round_trip_and_no_temp_files(tmp_path):
     assert sorted(os.listdir(p.parent)) == ["out.tsv"]
 
 
+def test_atomic_write_gives_the_mode_plain_open_gives(tmp_path):
+    """Records and side files get the umask's usual mode (0644 under umask 022), not mkstemp's owner-only 0600."""
+    plain = tmp_path / "plain.txt"
+    plain.write_text("x", encoding="utf-8")
+    for name in ("rec.json", "rec.pred.tsv.gz"):
+        data_mod.atomic_write_text(tmp_path / name, "x\n")
+        assert (tmp_path / name).stat().st_mode & 0o777 == plain.stat().st_mode & 0o777 != 0o600
+
+
 def test_write_conll_is_atomic_on_failure(tmp_path, monkeypatch):
     p = tmp_path / "out.tsv"
     write_conll(p, [S("old")])
