@@ -23,13 +23,14 @@ from typing import Any, Iterable, Iterator
 import torch
 
 from .config import KEY_NEUTRAL, Config, resolve
-from .data import EncodedSet, atomic_write_text, read_text_file
+from .data import EncodedSet, atomic_write_text
 from .denormals import flush_denormals
 from .hooks import CheckpointHook, Hook, LogHook, ProgressHook, TimeBudgetHook, remove_checkpoint
 from .identity import PACKAGE_ROOT, bf16_warning, code_version, device_name, library_versions
 from .methods import BuildContext, Method, get_method
 from .pool import worker_pool
 from .prepare import Prepared, prepare, training_domains
+from .relevance_store import write_relevance
 from .scoring import score_paper
 from .tasks import Task, TaskData, data_fingerprint, get_task, load_task
 from .train import Trainer
@@ -305,7 +306,7 @@ def _write_side_files(
         whole_train = EncodedSet(prep.target_train.sentences, prep.encoder, None)
         rel = {"target_test": test_rel, "target_train": relevance_outputs(method, system, whole_train, dev, batch_size)}
         rel_path = path.with_suffix(".relevance.json.gz")
-        atomic_write_text(rel_path, json.dumps(rel))
+        write_relevance(rel_path, rel)
         files["relevance"] = rel_path.name
     return files
 
@@ -383,8 +384,3 @@ def load_records(results_dir: str | Path | None = None, **where: Any) -> list[di
             out.append(rec)
     return out
 
-
-def load_relevance(record: dict) -> dict:
-    """The stored per-token relevance outputs of a run record."""
-    path = Path(record["_path"]).parent / record["files"]["relevance"]
-    return json.loads(read_text_file(path))

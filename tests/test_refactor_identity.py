@@ -17,7 +17,6 @@ beside the others, for code whose numbers did not change (run it on a clean chec
 """
 from __future__ import annotations
 
-import gzip
 import hashlib
 import json
 import os
@@ -46,6 +45,7 @@ def run_numbers(method: str, formulation: str, results_dir: Path) -> dict[str, A
     """One smoke run's numbers and side-file digests (digested decompressed: the gzip layer is not a number)."""
     import fgkf_core
     from fgkf_core.data import read_text_file
+    from fgkf_core.relevance_store import load_relevance
     from fgkf_core.runs import record_path
 
     rec = fgkf_core.run(TASK, method, seed=1, profile="smoke", formulation=formulation, results_dir=results_dir,
@@ -53,9 +53,9 @@ def run_numbers(method: str, formulation: str, results_dir: Path) -> dict[str, A
     out = {k: rec[k] for k in RECORD_KEYS}
     path = record_path(results_dir, rec["task"], method, "smoke", rec["config_hash"], 1)
     out["predictions_sha256"] = _sha(read_text_file(path.parent / rec["files"]["predictions"]).encode("utf-8"))
-    if "relevance" in rec["files"]:
-        with gzip.open(path.parent / rec["files"]["relevance"], "rb") as fh:
-            out["relevance_sha256"] = _sha(fh.read())
+    if "relevance" in rec["files"]:  # digested as loaded rows in format 1's text: the file's layout is not a number
+        loaded = load_relevance(dict(rec, _path=str(path)))
+        out["relevance_sha256"] = _sha(json.dumps(loaded).encode("utf-8"))
     return json.loads(json.dumps(out))  # the JSON view: tuples become lists, as in the golden file
 
 

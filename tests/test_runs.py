@@ -12,7 +12,9 @@ import fgkf_core
 from fgkf_core import runs as runs_mod
 from fgkf_core.config import Config, resolve
 from fgkf_core.data import read_text_file
-from fgkf_core.runs import RunSpec, load_records, load_relevance, sweep
+from fgkf_core.relevance_store import load_relevance, write_relevance
+from fgkf_core.runs import RunSpec, load_records, sweep
+from fgkf_core.scoring import load_predictions
 from fgkf_core.methods import METHODS
 from fgkf_core.tasks import custom_task
 from fgkf_core.train import Trainer
@@ -88,17 +90,45 @@ def test_side_files(record, results):
             assert token and gold and guess
     rel_path = path.parent / files["relevance"]
     with gzip.open(rel_path, "rt", encoding="utf-8") as fh:
-        rel = json.load(fh)
+        stored = json.load(fh)
+    # format 2: columns per split; the test split's tokens and gold tags live only in the predictions file
+    assert stored["format"] == 2 and set(stored) == {"format", "target_test", "target_train"}
+    assert "tokens" not in stored["target_test"] and {"tokens", "tags"} <= stored["target_train"].keys()
+    loaded = load_records(results, task="ner_en", method="fgkf")
+    assert len(loaded) == 1
+    rel = load_relevance(loaded[0])
     assert set(rel) == {"target_test", "target_train"}
     assert len(rel["target_test"]) == 100 and len(rel["target_train"]) == 200
     for split in rel.values():
         for sent in split:
+            assert list(sent)[:2] == ["tokens", "tags"]  # rows as format 1 wrote them
             n = len(sent["tokens"])
             assert n == len(sent["tags"]) == len(sent["alpha_elem"]) == len(sent["w_elem"]) == len(sent["alpha_kd"])
             assert all(0 <= a <= 1 for a in sent["alpha_elem"])
             assert 0 <= sent["alpha_samp"] <= 1
-    loaded = load_records(results, task="ner_en", method="fgkf")
-    assert len(loaded) == 1 and load_relevance(loaded[0]) == rel
+    test_text = [(toks, gold) for toks, gold, _ in load_predictions(loaded[0])]
+    assert [(s["tokens"], s["tags"]) for s in rel["target_test"]] == test_text
+    assert [s["alpha_elem"] for s in rel["target_test"]] == stored["target_test"]["alpha_elem"]
+
+
+def test_relevance_format_1_loads_as_written_and_format_2_round_trips(tmp_path):
+    """Format 1 (a row per sentence, committed before format 2) loads unchanged; format 2 writes and reads the same
+    rows back, the test split's text taken from the predictions file and cut to the row's length."""
+    rows = {"target_test": [{"tokens": ["a", "b"], "tags": ["B", "E"], "w": [0.5, 1.25], "s": 0.3},
+                            {"tokens": ["c"], "tags": ["S"], "w": [2.0], "s": 0.7}],
+            "target_train": [{"tokens": ["d", "e"], "tags": ["B", "E"], "w": [0.1, 0.2], "s": 0.4}]}
+    (tmp_path / "r.pred.tsv.gz").write_bytes(gzip.compress(b"a\tB\tB\nb\tE\tS\nx\tS\tS\n\nc\tS\tS\n\n"))
+    record = {"_path": str(tmp_path / "r.json"), "files": {"relevance": "r.relevance.json.gz",
+                                                          "predictions": "r.pred.tsv.gz"}}
+    (tmp_path / "r.relevance.json.gz").write_bytes(gzip.compress(json.dumps(rows).encode()))
+    assert load_relevance(record) == rows
+    write_relevance(tmp_path / "r.relevance.json.gz", rows)  # the first sentence has 3 tokens in the predictions
+    assert load_relevance(record) == rows
+    assert json.dumps(load_relevance(record)) == json.dumps(rows)  # key order too
+    rows["target_test"][1]["w"] = [2.0, 3.0]  # more values than the predictions' tokens
+    write_relevance(tmp_path / "r.relevance.json.gz", rows)
+    with pytest.raises(ValueError, match="more relevance values than tokens"):
+        load_relevance(record)
 
 
 def test_no_temp_files_and_checkpoint_removed(record, results):

@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 
 from ..metrics import bio_chunks, bmes_words
-from ..runs import load_relevance
+from ..relevance_store import load_relevance
 from ..scoring import COUNT_METRICS, load_predictions
 from .glue import glue
 from .claims import Claim
