@@ -112,7 +112,7 @@ def test_atomic_write_gives_the_mode_plain_open_gives(tmp_path):
     plain.write_text("x", encoding="utf-8")
     for name in ("rec.json", "rec.pred.tsv.gz"):
         data_mod.atomic_write_text(tmp_path / name, "x\n")
-        assert (tmp_path / name).stat().st_mode & 0o777 == plain.stat().st_mode & 0o777 != 0o600
+        assert (tmp_path / name).stat().st_mode & 0o777 == plain.stat().st_mode & 0o777  # 0600 before, under 022
 
 
 def test_write_conll_is_atomic_on_failure(tmp_path, monkeypatch):
