@@ -237,6 +237,11 @@ def run_plan(
                            persistent)
 
 
+def _count(n: int, noun: str) -> str:
+    """'1 worker', '2 workers'."""
+    return f"{n} {noun}{'' if n == 1 else 's'}"
+
+
 def _run_locked(plan: Plan, workers: int, threads: int, tiers: list[int] | None, log: Callable[[str], None],
                 common: dict[str, Any], deadline: float | None, persistent: bool) -> int:
     chosen = [t for i, t in enumerate(plan.tiers, 1) if tiers is None or i in tiers]
@@ -252,19 +257,19 @@ def _run_locked(plan: Plan, workers: int, threads: int, tiers: list[int] | None,
                 todo.append((tier.name, spec))
                 spent[spec.label] = _spent_seconds(loc.checkpoint)
     if absent:
-        log(f"plan: {len(absent)} runs left for a machine with their datasets, e.g. {absent[0][0].label} "
+        log(f"plan: {_count(len(absent), 'run')} left for a machine with their datasets, e.g. {absent[0][0].label} "
             f"({absent[0][1]})")
     kind = _device_type(common.get("device"))
     todo, held = _runnable_here(todo, common.get("device"))
     if held:
-        log(f"plan: {len(held)} runs with routing_dtype=bfloat16 left for a machine with bf16 hardware (this "
+        log(f"plan: {_count(len(held), 'run')} with routing_dtype=bfloat16 left for a machine with bf16 hardware (this "
             f"device has none: its bf16 matmuls are emulated, ~10x slower), e.g. {held[0][1].label}")
     eta, guessed = estimate([s for _, s in todo], measured_walls(common["results_dir"], plan.profile, kind), workers,
                             threads, spent)
     until = "" if deadline is None else f"; until {time.strftime('%H:%M', time.localtime(deadline))}"
     recorded = total - len(todo) - len(held) - len(absent)  # neither left for bf16 hardware nor for their data
     log(f"plan: {total} runs in {len(chosen)} tiers, {recorded} recorded, {len(todo)} to train "
-        f"({workers} workers x {threads} thread{until}); ETA ~{_fmt_hours(eta)} from measured wall times"
+        f"({_count(workers, 'worker')} x {_count(threads, 'thread')}{until}); ETA ~{_fmt_hours(eta)} from measured wall times"
         f"{f' ({guessed} runs not yet measured for their task and method)' if guessed else ''}")
     # a run another process is training now (a second queue, a hand-started run) is left to it, not waited for
     kw = dict(common, profile=plan.profile, threads=threads, progress=False, log_every=LOG_EVERY, wait_for_lock=False)

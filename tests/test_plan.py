@@ -310,8 +310,8 @@ def test_queue_leaves_bf16_runs_to_a_machine_with_bf16_hardware(tmp_path, data_d
     lines: list[str] = []
     assert run_plan(plan, workers=1, log=lines.append, results_dir=tmp_path / "res", data_dir=data_dir,
                     device="cpu") == 0
-    assert lines[0].startswith("plan: 1 runs with routing_dtype=bfloat16 left for a machine with bf16 hardware")
-    assert "ner_en/fgkf/s1 routing_dtype=bfloat16" in lines[0] and ", 0 recorded, 0 to train" in lines[1]
+    assert lines[0].startswith("plan: 1 run with routing_dtype=bfloat16 left for a machine with bf16 hardware")
+    assert "ner_en/fgkf/s1 routing_dtype=bfloat16" in lines[0] and ", 0 recorded, 0 to train (1 worker x 1 thread)" in lines[1]
     todo = [("one", RunSpec("a", "fgkf", 1, {"routing_dtype": "bfloat16"})), ("one", RunSpec("a", "fgkf", 1))]
     assert plan_mod._runnable_here(todo, "cpu") == (todo[1:], todo[:1])
     monkeypatch.setattr(plan_mod, "native_bf16", lambda dev: True)
@@ -330,7 +330,7 @@ def test_runs_without_their_datasets_here_are_left_out_not_fatal(tmp_path, data_
     res = tmp_path / "res"
     lines: list[str] = []
     assert run_plan(plan, workers=1, log=lines.append, results_dir=res, data_dir=root, device="cpu") == 1
-    assert lines[0].startswith("plan: 1 runs left for a machine with their datasets, e.g. pos_en/target_only/s1")
+    assert lines[0].startswith("plan: 1 run left for a machine with their datasets, e.g. pos_en/target_only/s1")
     assert "ptb_wsj_pos_ontonotes is missing" in lines[0] and ", 0 recorded, 1 to train" in lines[1]
     status: list[str] = []
     assert plan_status(plan, res, root, log=status.append) == {"recorded": 1, "started": 0, "waiting": 0}
