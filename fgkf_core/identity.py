@@ -113,6 +113,15 @@ def device_name(dev: torch.device) -> str:
     return f"cpu:{cpu_model()}"
 
 
+def record_threads(rec: dict) -> list[int]:
+    """The distinct torch thread counts a record's segments ran with, in order ([2] for one 2-thread segment, [1, 2]
+    for a run resumed on 2 threads); [rec['threads']] for a record without `segment_hosts`, [] without either."""
+    counts = [int(h.rsplit(", ", 1)[1].split()[0]) for h in rec.get("segment_hosts") or []]
+    if not counts:
+        return [int(rec["threads"])] if rec.get("threads") else []
+    return list(dict.fromkeys(counts))
+
+
 def segment_host(dev: torch.device) -> str:
     """'cpu:AMD EPYC (x86_64; avx512f avx512_bf16), 1 thread': what one segment of a run trained on. Exact resume
     holds on the same host; a run resumed elsewhere says so in its record (`segment_hosts`)."""

@@ -22,7 +22,7 @@ import yaml
 
 from .config import PROFILES, Config
 from .hooks import RunPaused, summary_path
-from .identity import native_bf16
+from .identity import native_bf16, record_threads
 from .methods import METHODS
 from .pool import worker_pool
 from .runs import (
@@ -110,7 +110,7 @@ def measured_walls(results: Path, profile: str, device_type: str | None = None) 
 
     Records trained with other numerics than the profile now sets (`flush_denormal`: the full records of
     before the flush ran up to 3x slower) are left out, so they do not inflate the ETA; with `device_type`
-    ("cpu", "cuda") so are records of the other kind of device.
+    ("cpu", "cuda") so are records of the other kind of device, and always runs resumed on another thread count.
     """
     flush = PROFILES.get(profile, {}).get("flush_denormal", Config.flush_denormal)
     walls: dict[WallKey, list[float]] = {}
@@ -124,8 +124,11 @@ def measured_walls(results: Path, profile: str, device_type: str | None = None) 
             continue
         if device_type and str(rec.get("device", "cpu")).split(":")[0] != device_type:
             continue
+        threads = record_threads(rec) or [1]
+        if len(threads) > 1:
+            continue  # resumed on another thread count: its wall is no one count's
         key = (rec["task"], rec["method"], _overrides_key(overrides))
-        walls.setdefault(key, []).append(float(rec["wall_seconds"]) * thread_speedup(int(rec.get("threads") or 1)))
+        walls.setdefault(key, []).append(float(rec["wall_seconds"]) * thread_speedup(threads[0]))
     return walls
 
 

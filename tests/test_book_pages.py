@@ -119,6 +119,10 @@ def test_provenance_table_is_ready_to_read():
     fgkf = table[table["method"] == "fgkf"].iloc[0]
     assert (fgkf["seeds"], fgkf["runs"], fgkf["wall time"], fgkf["code"]) == ("1, 2", 2, "25.1 min", "0123456")
     assert table[table["method"] == "basic_kd"].iloc[0]["code"] == "fedcba9, dirty"
+    mixed = _record(3, resumed=True, segments=3, threads=2,
+                    segment_hosts=["cpu:x, 1 thread", "cpu:x, 1 thread", "cpu:x, 2 threads"])
+    assert provenance([mixed]).iloc[0]["threads"] == "1 → 2"  # not the last segment's 2 alone
+    assert provenance([_record(4, threads=2)]).iloc[0]["threads"] == "2"  # a record without segment hosts
     sizes = data_sizes([_record(), _record(config={"target_fraction": 0.2})])
     assert list(sizes["target share"]) == ["—", "20%"]
 

@@ -103,13 +103,13 @@ def test_estimate_uses_own_task_and_method_first():
 
 
 def _record(root: Path, name: str, task: str, wall: float, flush: bool | None, overrides: dict | None = None,
-            threads: int = 1, device: str = "cpu:x86_64") -> None:
+            threads: int = 1, device: str = "cpu:x86_64", hosts: list[str] | None = None) -> None:
     path = root / "runs" / task / "fgkf" / f"{name}.json"
     path.parent.mkdir(parents=True, exist_ok=True)
     config = {} if flush is None else {"flush_denormal": flush}
     path.write_text(json.dumps({"task": task, "method": "fgkf", "wall_seconds": wall, "config": config,
                                 "config_layers": {"overrides": overrides or {}}, "threads": threads,
-                                "device": device}))
+                                "device": device} | ({"segment_hosts": hosts} if hosts else {})))
 
 
 def test_measured_walls_reads_records_of_the_profile_and_its_numerics(tmp_path):
@@ -134,6 +134,16 @@ def test_walls_are_scaled_to_one_thread_and_kept_to_the_queues_kind_of_device(tm
     assert expected_seconds(RunSpec("a", "fgkf", 3), walls, threads=1) == (pytest.approx(150.0), True)
     assert expected_seconds(RunSpec("a", "fgkf", 3), walls, threads=2) == (pytest.approx(100.0), True)
     assert estimate([RunSpec("a", "fgkf", 3)], walls, 1, 2, spent={"a/fgkf/s3": 40.0})[0] == pytest.approx(60.0)
+
+
+def test_walls_of_runs_resumed_on_another_thread_count_are_left_out(tmp_path):
+    """A run trained partly on 1 thread and partly on 2 has a wall no one count's scaling fits; the record's own
+    `threads` (its last segment's, 2) would count it 1.5x. Its segment hosts decide."""
+    one, two = "cpu:x86_64, 1 thread", "cpu:x86_64, 2 threads"
+    _record(tmp_path, "full-x-s1", "a", 100.0, True, threads=2, hosts=[one, one, two])
+    _record(tmp_path, "full-x-s2", "a", 60.0, True, threads=1, hosts=[two])  # a stale `threads`: the hosts win
+    _record(tmp_path, "full-x-s3", "a", 50.0, True, threads=1, hosts=[one, one])
+    assert measured_walls(tmp_path, "full", "cpu") == {("a", "fgkf", "{}"): [pytest.approx(90.0), 50.0]}
 
 
 def test_pick_next_continues_a_run_this_machine_kept_a_checkpoint_of():

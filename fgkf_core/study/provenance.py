@@ -7,6 +7,7 @@ from typing import Iterable, Sequence
 
 import pandas as pd
 
+from ..identity import record_threads
 from .glue import glue
 from .display import fmt_duration, fmt_share, short_hash
 
@@ -45,7 +46,8 @@ def provenance(records: Iterable[dict]) -> pd.DataFrame:
     runs and their summed wall time."""
     rows = [{"task": r["task"], "method": r["method"], "profile": r["profile"], "seed": r["seed"],
              "wall": r.get("wall_seconds") or 0.0, "code": code_text(r), "device": r.get("device") or "?",
-             "threads": str(r.get("threads") or "default"), "resumed": resumed_text(r)} for r in records]
+             "threads": " → ".join(map(str, record_threads(r))) or "default", "resumed": resumed_text(r)}
+            for r in records]
     if not rows:
         return pd.DataFrame(columns=RUN_COLUMNS)
     keys = ["task", "method", "profile", "code", "device", "threads", "resumed"]
