@@ -72,9 +72,18 @@ def test_every_committed_full_fgkf_run_trained_its_kd_weight_down(committed):
     full = study.weights_summary([r for r in committed if r["profile"] == "full"])
     trained = full[full["fusion weights"] == "trained"]
     assert len(trained) >= 3
-    # never above the first window at the selected point (equal where dev peaked in that window: cws_weibo s2)
-    assert (trained["α_kd at best"] <= trained["α_kd first"]).all()
-    assert (trained["α_kd at best"] < trained["α_kd first"]).sum() >= len(trained) - 2  # most already falling
+    for rec in committed:
+        summary = study.weights_summary([rec]) if rec["profile"] == "full" else None
+        if summary is None or summary.empty or summary["fusion weights"].iloc[0] != "trained":
+            continue
+        row = summary.iloc[0]
+        windows = sorted(t["step"] for t in rec["alpha_trace"] if "alpha_kd" in t)
+        # the selected point reads the first window where dev peaked in it (cws_weibo s2, s3 at step 100);
+        # any later, the KD weight has already fallen below the first window's
+        if rec["best_step"] < windows[1]:
+            assert row["α_kd at best"] == row["α_kd first"], rec["_path"]
+        else:
+            assert row["α_kd at best"] < row["α_kd first"], rec["_path"]
     assert (trained["α_kd last"] < trained["α_kd first"] / 100).all()  # and collapsed by the end of training
     assert (trained["γ at best"] < 0.5).all() and (trained["α_kd first"] < 0.5).all()
 
