@@ -11,7 +11,7 @@ import json
 from pathlib import Path
 
 from .data import atomic_write_text, read_text_file
-from .scoring import load_predictions
+from .scoring import load_predictions, side_file_path
 
 FORMAT = 2
 TEXT_COLUMNS = ("tokens", "tags")  # the first two keys of every row
@@ -29,7 +29,7 @@ def write_relevance(path: Path, splits: dict[str, list[dict]]) -> None:
 
 def load_relevance(record: dict) -> dict[str, list[dict]]:
     """A run's stored relevance outputs: split -> one row per sentence (tokens, tags, then each output)."""
-    path = Path(record["_path"]).parent / record["files"]["relevance"]
+    path = side_file_path(record, "relevance")
     data = json.loads(read_text_file(path))
     if data.get("format") is None:  # format 1: rows as written
         return data

@@ -220,16 +220,19 @@ def score_both(
     }
 
 
-def predictions_path(record: dict) -> Path:
-    """The run's .pred.tsv(.gz) side file, beside its record."""
+def side_file_path(record: dict, kind: str) -> Path:
+    """The run's side file of `kind` ("predictions" or "relevance"), beside its record, as named in its ``files``."""
     if "_path" not in record:
         raise ValueError("record has no _path (load it with runs.load_records or runs.read_record)")
-    return Path(record["_path"]).parent / record["files"]["predictions"]
+    files = record.get("files", {})
+    if kind not in files:
+        raise ValueError(f"{Path(record['_path']).name}: expected a {kind!r} side file, got files {sorted(files)}")
+    return Path(record["_path"]).parent / files[kind]
 
 
 def load_predictions(record: dict) -> list[tuple[list[str], list[str], list[str]]]:
     """The run's target test (tokens, gold tags, predicted tags), one triple per sentence, in test order."""
-    path = predictions_path(record)
+    path = side_file_path(record, "predictions")
     out, cur = [], ([], [], [])
     for line in read_text_file(path).split("\n"):
         if not line:

@@ -131,6 +131,12 @@ def test_relevance_format_1_loads_as_written_and_format_2_round_trips(tmp_path):
         load_relevance(record)
 
 
+def test_relevance_of_a_run_without_one_names_the_record_and_its_files(tmp_path):
+    record = {"_path": str(tmp_path / "t.json"), "files": {"predictions": "t.pred.tsv.gz"}}  # e.g. target_only
+    with pytest.raises(ValueError, match=r"t\.json: expected a 'relevance' side file, got files \['predictions'\]"):
+        load_relevance(record)
+
+
 def test_no_temp_files_and_checkpoint_removed(record, results):
     assert not [p for p in results.rglob("*") if p.name.endswith(".tmp")]
     assert not list((results / "checkpoints").rglob("*.pt"))

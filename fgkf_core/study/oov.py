@@ -14,7 +14,7 @@ import pandas as pd
 
 from ..metrics import bmes_words
 from ..prepare import bmes_to_words
-from ..scoring import predictions_path, record_sentences
+from ..scoring import record_sentences, side_file_path
 from ..tasks import SPLIT_SEED, data_fingerprint, data_root, get_task, load_task
 from .grids import Variant
 from .paper import paper_long
@@ -67,7 +67,7 @@ def oov_counts(record: dict, data_dir: str | Path | None = None, words: str = "b
     The data check runs on every call; the counts of a predictions file are kept (a page judges several R_oov
     claims on the same seeds), keyed on its mtime and size, so that a rewritten file is counted again."""
     known = record_train_words(record, data_dir, words)
-    pred_file = predictions_path(record)
+    pred_file = side_file_path(record, "predictions")
     stat = pred_file.stat()
     key = (str(pred_file.resolve()), stat.st_mtime_ns, stat.st_size, words, str(data_root(data_dir)))
     if key not in _COUNTS:
