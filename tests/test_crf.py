@@ -271,10 +271,13 @@ def test_use_start_end_false() -> None:
 
 
 def test_default_init_like_torchcrf() -> None:
+    """uniform(-0.1, 0.1), as torchcrf draws it: bounded, of both signs, not constant."""
+    torch.manual_seed(0)
     crf = CRF(7)
     for p in (crf.start_transitions, crf.end_transitions, crf.transitions):
         assert isinstance(p, torch.nn.Parameter)
-        assert p.abs().max() <= 0.1
+        assert p.abs().max() <= 0.1 and p.std() > 0.01
+    assert crf.transitions.min() < 0 < crf.transitions.max()
     assert crf.transitions.shape == (7, 7) and crf.start_transitions.shape == (7,)
 
 

@@ -7,7 +7,8 @@ import pytest
 
 from fgkf_core import study
 from fgkf_core.runs import load_records
-from fgkf_core.stats import compare_counts
+from fgkf_core.stats import compare, compare_counts
+from fgkf_core.study.verdicts import BOOTSTRAP_SEED, N_DRAWS
 from tests.conftest import ROOT
 
 
@@ -96,14 +97,22 @@ def test_comparisons_read_the_same_interval_as_the_paper_claims(committed, data_
     row = table.loc["fgkf > basic_kd"]
     assert row["profile"] == judged.profile == "full" and row["Δ [95% CI]"] == judged.ours()
     assert row["seeds"] == judged.seeds()
-    if table.loc["fgkf_fixed_fusion > fgkf", "profile"] == "":
-        assert table.loc["fgkf_fixed_fusion > fgkf", "reading"] == "not run"
+    # the fixed-weight runs exist at the quick profile only: that row compares the quick seeds of the two
+    quick = [r for r in committed if (r["task"], r["method"], r["profile"]) == ("cws_zx", "fgkf", "quick")]
+    fixed = [r for r in quick if r["config"].get("fusion_weights") == "fixed"]
+    trained = [r for r in quick if r["config"].get("fusion_weights", "trained") == "trained"]
+    assert len(fixed) == len(trained) == 3, (len(fixed), len(trained))
+    res = compare(trained, fixed, "standard", N_DRAWS, BOOTSTRAP_SEED)
+    low, high, _ = res.interval()
+    row = table.loc["fgkf_fixed_fusion > fgkf"]
+    assert (row["profile"], row["seeds"]) == ("quick", "3 v 3")
+    assert row["Δ [95% CI]"] == f"{res.test.delta:+.2f} [{low:+.2f}, {high:+.2f}]"
 
 
 def test_kd_weight_figure_plots_one_line_per_run_on_a_log_axis(committed):
     trace = study.trace_frame([r for r in committed if r["task"] == "cws_zx"])
     curves = study.kd_weight_curves(trace)
-    assert sum(map(len, curves.values())) >= 5  # the five committed full cws_zx FGKF seeds at least
+    assert len(curves["cws_zx, full, trained"]) >= 5  # the five committed full cws_zx FGKF seeds at least
     fig = study.kd_weight_figure(curves)
     (ax,) = fig.axes
     assert ax.get_yscale() == "log"
