@@ -127,6 +127,17 @@ def test_provenance_table_is_ready_to_read():
     assert list(sizes["target share"]) == ["—", "20%"]
 
 
+def test_data_size_figure_labels_seeds_and_profile_and_draws_bars_only_with_spread():
+    summ = pd.DataFrame({"method": ["fgkf", "fgkf", "basic_kd", "basic_kd"], "target_fraction": [0.2, 1.0] * 2,
+                         "profile": ["quick", "quick", "full", "full"], "mean": [40.0, 45.0, 41.0, 44.0],
+                         "std": [np.nan, np.nan, 0.5, 0.7], "n": [1, 1, 3, 3]})
+    fig = study.figures.data_size_figure(summ, "entity F1", "ner_en: FGKF vs basicKD")
+    (ax,) = fig.axes
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["fgkf (1 seed, quick)", "basic_kd (3 seeds, full)"]
+    one, three = ax.containers  # one ErrorbarContainer per method: (line, caps, bar collections)
+    assert not one.has_yerr and three.has_yerr
+
+
 def test_durations_and_html_tables():
     assert [study.fmt_duration(s) for s in (45, 774.0, 15000)] == ["45 s", "12.9 min", "4.2 h"]
     out = study.html_table(pd.DataFrame({"a": [1.23456, np.nan]})).data

@@ -112,7 +112,10 @@ def test_comparisons_read_the_same_interval_as_the_paper_claims(committed, data_
 def test_kd_weight_figure_plots_one_line_per_run_on_a_log_axis(committed):
     trace = study.trace_frame([r for r in committed if r["task"] == "cws_zx"])
     curves = study.kd_weight_curves(trace)
-    assert len(curves["cws_zx, full, trained"]) >= 5  # the five committed full cws_zx FGKF seeds at least
+    (full,) = [label for label in curves if label.startswith("cws_zx, full, trained")]
+    assert full == "cws_zx, full, trained; 1 with other settings"  # the bfloat16 twin of seed 1
+    assert len(curves[full]) >= 6  # the five committed full cws_zx FGKF seeds and the twin
+    assert "cws_zx, quick, fixed" in curves  # fusion_weights=fixed is named by the label, not counted as other
     fig = study.kd_weight_figure(curves)
     (ax,) = fig.axes
     assert ax.get_yscale() == "log"

@@ -150,3 +150,20 @@ def test_a_profile_the_measure_cannot_score_is_not_picked(tmp_path):
     assert study.judge_all([claim], "main_results", records, variants, "quick", QuickOnly())[0].profile == "quick"
     split = study.SplitMeasure({"has-a-source.json": {}})
     assert split.usable([{"_path": "has-a-source.json"}]) and not split.usable([{"_path": "other.json"}])
+
+
+def test_a_seed_without_gold_units_on_a_side_is_left_out_of_that_sides_claim(data_dir):
+    """Committed full ner_en: one FGKF seed puts no gold entity on the strong side, so the strong-side claim
+    compares the other seeds (as the page's score table does) and reads their fewest units."""
+    from tests.conftest import ROOT
+
+    methods = ["target_only", "basic_kd", "fgkf"]
+    page = study.relevance_split_grid("quick", ["ner_en"], methods, study.default_seeds("quick", "relevance_split"))
+    records = study.page_records(page, "quick", ROOT / "results", data_dir, None, 1, 1, train=False)
+    units = study.split_units([r for r in records if r["profile"] == "full"])
+    strong = units[units["unit"] == "entities"]["n_strong"].tolist()
+    assert len(strong) == 3 and 0 in strong, strong  # the case this test is about
+    kept = [u for u in strong if u]
+    (j,) = [j for j in study.judge_page(page, records, "quick") if j.claim.measure == "strong"]
+    assert j.profile == "full" and j.seeds() == f"{len(kept)} v {len(kept)}" and j.gold_units == min(kept)
+    assert j.verdict == f"no verdict (strong side: {min(kept)} < {study.MIN_UNITS} gold units in a seed)"

@@ -98,15 +98,19 @@ def plot_heatmap(data: Mapping[str, pd.DataFrame], key: str = "alpha_elem", cmap
 
 def data_size_figure(summ: pd.DataFrame, metric: str, title: str | None = None):
     """Figure 5 as a matplotlib Figure: target test `metric` (e.g. 'entity F1', from `metric_label`) vs share
-    of the target pool, one line per method, seed std bars."""
+    of the target pool, one line per method labelled with its seeds and profile, seed std bars where n > 1."""
     from matplotlib.figure import Figure
 
     fig = Figure(figsize=(5.5, 3.6), layout="constrained")
     ax = fig.add_subplot()
     for method, part in summ.groupby("method", sort=False):
         part = part.sort_values("target_fraction")
-        ax.errorbar(part["target_fraction"] * 100, part["mean"], yerr=part["std"].fillna(0), marker="o",
-                    capsize=3, label=method)
+        counts = sorted({int(n) for n in part["n"]})
+        span = str(counts[0]) if len(counts) == 1 else f"{counts[0]}-{counts[-1]}"
+        seeds = f"{span} seed{'s' if counts[-1] > 1 else ''}"
+        label = f"{method} ({seeds}, {'/'.join(dict.fromkeys(part['profile']))})"
+        yerr = None if part["std"].isna().all() else part["std"].fillna(0)  # one seed: no spread to draw
+        ax.errorbar(part["target_fraction"] * 100, part["mean"], yerr=yerr, marker="o", capsize=3, label=label)
     ax.set_xlabel("share of the target training pool (%)")
     ax.set_ylabel(f"target test {metric}")
     if title:

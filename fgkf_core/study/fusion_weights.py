@@ -155,10 +155,17 @@ def glue_comparisons(table: pd.DataFrame, prefix: str = "fusion") -> None:
 
 
 def kd_weight_curves(trace: pd.DataFrame) -> dict[str, list[tuple[np.ndarray, np.ndarray]]]:
-    """Per (task, profile, fusion weights) label: each run's (target steps, α_kd) for a plot."""
+    """Per (task, profile, fusion weights) label: each run's (target steps, α_kd) for a plot; the label counts
+    the runs with settings of their own besides the fusion weights (ablations, bfloat16, re-splits)."""
     out: dict[str, list[tuple[np.ndarray, np.ndarray]]] = {}
-    for (task, profile, weights, path), run in trace.groupby(["task", "profile", "fusion weights", "_path"],
-                                                            sort=True):
-        run = run.sort_values("step")
-        out.setdefault(f"{task}, {profile}, {weights}", []).append((run["step"].to_numpy(), run["alpha_kd"].to_numpy()))
+    for (task, profile, weights), group in trace.groupby(["task", "profile", "fusion weights"], sort=True):
+        runs = [run.sort_values("step") for _, run in group.groupby("_path", sort=True)]
+        other = sum(bool(_other_settings(run["overrides"].iloc[0])) for run in runs)
+        label = f"{task}, {profile}, {weights}" + (f"; {other} with other settings" if other else "")
+        out[label] = [(run["step"].to_numpy(), run["alpha_kd"].to_numpy()) for run in runs]
     return out
+
+
+def _other_settings(overrides: str) -> str:
+    """'k=v, ...' overrides less the fusion-weights switch (which the label already names)."""
+    return ", ".join(o for o in overrides.split(", ") if o and not o.startswith("fusion_weights="))

@@ -185,8 +185,9 @@ def heatmap_data(record: dict, n_sentences: int = 4, split: str = "target_test",
 
 
 def spread_table(runs: Mapping[str, Mapping[str, dict]], key: str = "alpha_elem", prefix: str = "heat") -> pd.DataFrame:
-    """`within_sentence_spread` of every {task: {label: record}}; glues `<prefix>_<task>_<label>_spread` and,
-    for the page's prose, the same under `<prefix>_first_...` / `<prefix>_last_...` with `<prefix>_first_task`."""
+    """`within_sentence_spread` of every {task: {label: record}}, with each run's profile and seed; glues
+    `<prefix>_<task>_<label>_spread` and, for the page's prose, the same under `<prefix>_first_...` /
+    `<prefix>_last_...` with `<prefix>_first_task`."""
     rows = []
     tasks = list(runs)
     for task, recs in runs.items():
@@ -197,7 +198,8 @@ def spread_table(runs: Mapping[str, Mapping[str, dict]], key: str = "alpha_elem"
             value = within_sentence_spread(rec, key=key)
             for name in [task, *where]:
                 glue(f"{prefix}_{name}_{label.lower()}_spread", f"{value:.4f}")
-            rows.append({"task": task, "relevance": label, "within-sentence std": value})
+            rows.append({"task": task, "relevance": label, "run": f"{rec['profile']}, seed {rec['seed']}",
+                         "within-sentence std": value})
     return pd.DataFrame(rows)
 
 
@@ -215,8 +217,9 @@ def within_sentence_spread(record: dict, split: str = "target_test", key: str = 
 @dataclass(frozen=True)
 class SplitMeasure:
     """A claim measured on one side (the claim's ``measure``: strong | weak) of the relevance split, for
-    `verdicts.judge`: each record is split by its `relevance_sources` run; sides below `min_units` gold units
-    get no verdict."""
+    `verdicts.judge`: each record is split by its `relevance_sources` run; a seed with no gold unit on that side
+    measures nothing there and is left out (as in the page's score table); sides below `min_units` gold units
+    in a seed get no verdict."""
 
     sources: Mapping[str, dict]
     key: str = "alpha_elem"
@@ -233,6 +236,7 @@ class SplitMeasure:
         if missing:
             raise ValueError(f"expected an FGKF relevance run for every record of {claim.text}, got none for {missing}")
         per = [split_counts(r, self.sources[r["_path"]], self.key, self.ner_unit) for r in records]
+        per = [c for c in per if c.n_gold(claim.measure)] or per  # all empty: kept, for the no-verdict reading
         return SideCounts(np.stack([c.side(claim.measure) for c in per]), per[0].count_metric,
                           min(c.n_gold(claim.measure) for c in per))
 

@@ -38,7 +38,8 @@ VERDICT_RULE = (
     "sign, CI excluding 0. Inconclusive: the CI includes 0 (underpowered when the MDE exceeds the paper's |Δ|; "
     "excludes the paper's Δ when the CI lies wholly on one side of it), or fewer than 3 seeds on a side (n<3). "
     "Not comparable: substitute data, or the paper has no value for the setting. No verdict: a smoke-profile "
-    "page (its numbers validate the pipeline only), or a relevance-split side with too few gold units."
+    "page (its numbers validate the pipeline only), or a relevance-split side with too few gold units in a seed "
+    "(a seed with none on that side is left out of its comparison)."
 )
 
 
@@ -182,7 +183,7 @@ def judge(claim: Claim, page: str, pool: dict[tuple[str, str, str], list[dict]],
     elif expected is None:
         text = f"not comparable ({why_none})"
     elif gold_units is not None and gold_units < measure.min_units:
-        text = f"no verdict ({claim.measure} side: {gold_units} < {measure.min_units} gold units)"
+        text = f"no verdict ({claim.measure} side: {gold_units} < {measure.min_units} gold units in a seed)"
     else:
         text = verdict(expected, result, direction_only=claim.direction_only)
     return Judgement(claim, page, used, result.n_b, result.n_a, expected, result, gold_units, text)
