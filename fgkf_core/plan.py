@@ -29,7 +29,7 @@ from .runs import (
     LOG_EVERY, Located, RunBusy, RunSpec, _run_spec, checkpoint_root, default_results_dir, locate, pick_device,
     read_record,
 )
-from .validate import check_threads
+from .validate import check_threads, check_workers
 
 GROUP_KEYS = {"tasks", "methods", "seeds", "overrides", "variants", "grid", "formulation"}
 
@@ -74,14 +74,22 @@ def load_plan(path: str | Path) -> Plan:
         raw = yaml.safe_load(path.read_text(encoding="utf-8"))
     except (OSError, yaml.YAMLError) as err:
         raise ValueError(f"{path}: cannot read plan ({err})") from None
-    if not isinstance(raw, dict) or "tiers" not in raw:
-        raise ValueError(f"{path}: expected a mapping with 'profile' and 'tiers'")
+    if not isinstance(raw, dict) or not isinstance(raw.get("tiers"), list):
+        got = type(raw.get("tiers") if isinstance(raw, dict) else raw).__name__
+        raise ValueError(f"{path}: expected a mapping with a list of 'tiers' (and an optional 'profile'), got {got}")
+    profile = str(raw.get("profile", "full"))
+    if profile not in PROFILES:
+        raise ValueError(f"{path}: profile {profile!r} is unknown; valid: {', '.join(PROFILES)}")
     tiers = []
     for i, tier in enumerate(raw["tiers"], 1):
-        groups = tier.get("groups") or []
-        specs = [s for j, g in enumerate(groups, 1) for s in _group_specs(g, f"{path}: tier {i} group {j}")]
+        if not isinstance(tier, dict) or not isinstance(tier.get("groups"), list):
+            raise ValueError(f"{path}: tier {i}: expected a mapping with a list of 'groups', got {tier!r:.80}")
+        for j, group in enumerate(tier["groups"], 1):
+            if not isinstance(group, dict):
+                raise ValueError(f"{path}: tier {i} group {j}: expected a mapping, got {group!r:.80}")
+        specs = [s for j, g in enumerate(tier["groups"], 1) for s in _group_specs(g, f"{path}: tier {i} group {j}")]
         tiers.append(Tier(str(tier.get("name", i)), tuple(specs)))
-    return Plan(str(raw.get("profile", "full")), tuple(tiers))
+    return Plan(profile, tuple(tiers))
 
 
 def _fmt_hours(seconds: float) -> str:
@@ -220,12 +228,16 @@ def run_plan(
     keeps its checkpoints between sittings, so runs start in plan order even where they cannot finish in time.
     """
     check_threads(threads)
+    check_workers(workers)
     cores = os.cpu_count() or 1
     if workers * threads > cores:
         raise ValueError(f"{workers} workers x {threads} threads exceed the {cores} CPU cores of this machine")
     if hours is not None and not hours > 0:
         raise ValueError(f"hours: expected a positive number of hours, got {hours}")
     plan = load_plan(path)
+    bad = sorted(set(tiers or []) - set(range(1, len(plan.tiers) + 1)))
+    if bad:
+        raise ValueError(f"tiers: {path} has tiers 1-{len(plan.tiers)}, got {', '.join(map(str, bad))}")
     results = Path(common.get("results_dir") or default_results_dir())
     lock = checkpoint_root(results) / "queue.lock"
     lock.parent.mkdir(parents=True, exist_ok=True)
@@ -266,7 +278,7 @@ def _run_locked(plan: Plan, workers: int, threads: int, tiers: list[int] | None,
     todo, held = _runnable_here(todo, common.get("device"))
     if held:
         log(f"plan: {_count(len(held), 'run')} with routing_dtype=bfloat16 left for a machine with bf16 hardware (this "
-            f"device has none: its bf16 matmuls are emulated, ~10x slower), e.g. {held[0][1].label}")
+            f"device has none: its bf16 matmuls are emulated, ~15x slower), e.g. {held[0][1].label}")
     eta, guessed = estimate([s for _, s in todo], measured_walls(common["results_dir"], plan.profile, kind), workers,
                             threads, spent)
     until = "" if deadline is None else f"; until {time.strftime('%H:%M', time.localtime(deadline))}"

@@ -34,7 +34,7 @@ from .relevance_store import write_relevance
 from .scoring import score_paper
 from .tasks import Task, TaskData, data_fingerprint, get_task, load_task
 from .train import Trainer
-from .validate import check_device, check_overrides, check_threads, check_writable
+from .validate import check_device, check_overrides, check_threads, check_workers, check_writable
 
 SCHEMA = 2
 #: seconds between a background run's progress lines (queues and parallel sweeps)
@@ -352,6 +352,7 @@ def iter_sweep(
     identical specs run once; recorded runs return at once. Parallel workers print progress lines, not bars.
     """
     check_threads(threads)
+    check_workers(workers)
     cores = os.cpu_count() or 1
     if workers * (threads or 1) > cores:
         raise ValueError(f"{workers} workers x {threads} threads exceed the {cores} CPU cores of this machine")

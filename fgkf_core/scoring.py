@@ -19,7 +19,7 @@ from typing import Callable
 
 import numpy as np
 
-from .data import read_text_file
+from .data import DataFormatError, read_text_file
 from .metrics import evaluate
 from .tasks import get_task
 
@@ -234,13 +234,16 @@ def load_predictions(record: dict) -> list[tuple[list[str], list[str], list[str]
     """The run's target test (tokens, gold tags, predicted tags), one triple per sentence, in test order."""
     path = side_file_path(record, "predictions")
     out, cur = [], ([], [], [])
-    for line in read_text_file(path).split("\n"):
+    for lineno, line in enumerate(read_text_file(path).split("\n"), 1):
         if not line:
             if cur[0]:
                 out.append(cur)
             cur = ([], [], [])
             continue
-        tok, gold, pred = line.rsplit("\t", 2)
+        fields = line.rsplit("\t", 2)
+        if len(fields) != 3:
+            raise DataFormatError(path, lineno, f"expected token<TAB>gold<TAB>predicted, got {line!r:.80}")
+        tok, gold, pred = fields
         cur[0].append(tok)
         cur[1].append(gold)
         cur[2].append(pred)
@@ -250,7 +253,7 @@ def load_predictions(record: dict) -> list[tuple[list[str], list[str], list[str]
 
 
 def record_sentences(record: dict) -> tuple[Sequences, Sequences, Sequences]:
-    """(tokens, gold, pred) of a run record's target test set, read from its .pred.tsv side file."""
+    """(tokens, gold, pred) of a run record's target test set, read from its .pred.tsv.gz side file."""
     triples = load_predictions(record)
     if not triples:
         raise ValueError(f"{Path(record['_path']).name}: its predictions file holds no sentence")
@@ -259,7 +262,7 @@ def record_sentences(record: dict) -> tuple[Sequences, Sequences, Sequences]:
 
 
 def rescore(record: dict, scoring: str) -> dict:
-    """A committed record's test score recomputed from its .pred.tsv under `scoring` (standard or paper).
+    """A committed record's test score recomputed from its .pred.tsv.gz under `scoring` (standard or paper).
 
     Standard CWS results have ``roov: None``: R_oov needs the run's training words, which records do not keep.
     """

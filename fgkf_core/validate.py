@@ -36,6 +36,7 @@ READERS: dict[str, tuple[str, Callable[[Method], bool]]] = {
     "max_target_epochs": ("target-epoch schedules", lambda m: m.schedule in ("target", "pretrain_finetune")),
     "pretrain_epochs": ("pre-training schedules", lambda m: m.schedule.startswith("pretrain")),
     "vocab": ("single-domain methods (target_only, source_only)", lambda m: m.schedule in ("target", "source")),
+    "shared_embedding": ("two-tagger methods", lambda m: m.two_taggers),
 }
 
 
@@ -51,6 +52,11 @@ def check_overrides(method: Method, overrides: dict[str, Any]) -> None:
 def check_threads(threads: int | None) -> None:
     if threads is not None and (isinstance(threads, bool) or not isinstance(threads, int) or threads < 1):
         raise ValueError(f"threads: expected a positive integer, got {threads!r}")
+
+
+def check_workers(workers: int) -> None:
+    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
+        raise ValueError(f"workers: expected a positive integer, got {workers!r}")
 
 
 def check_device(device: str | None) -> None:

@@ -88,6 +88,23 @@ def test_plan_errors_name_file_and_group(tmp_path):
     typo = _write(tmp_path / "q.yaml", "tiers:\n  - groups:\n      - {tasks: [ner_en], methods: [fgkf], seeds: [1], seed: 2}\n")
     with pytest.raises(ValueError, match=r"q\.yaml: tier 1 group 1: unknown keys \['seed'\]"):
         load_plan(typo)
+    for name, text, message in [
+        ("r.yaml", "tiers: {a: 1}\n", r"r\.yaml: expected a mapping with a list of 'tiers'.*got dict"),
+        ("s.yaml", "tiers:\n  - just a name\n", r"s\.yaml: tier 1: expected a mapping with a list of 'groups'"),
+        ("t.yaml", "tiers:\n  - groups: [ner_en]\n", r"t\.yaml: tier 1 group 1: expected a mapping, got 'ner_en'"),
+        ("u.yaml", "profile: ful\ntiers: []\n", r"u\.yaml: profile 'ful' is unknown; valid: smoke, quick, full"),
+    ]:
+        with pytest.raises(ValueError, match=message):  # a ValueError naming file and place, not a TypeError
+            load_plan(_write(tmp_path / name, text))
+
+
+def test_queue_refuses_tiers_the_plan_lacks_and_non_positive_workers(tmp_path):
+    plan = _write(tmp_path / "p.yaml", "profile: smoke\ntiers:\n  - groups: []\n  - groups: []\n")
+    with pytest.raises(ValueError, match=r"tiers: .*p\.yaml has tiers 1-2, got 0, 3"):
+        run_plan(plan, workers=1, tiers=[3, 1, 0], results_dir=tmp_path / "res", log=lambda line: None)
+    with pytest.raises(ValueError, match="workers: expected a positive integer, got 0"):
+        run_plan(plan, workers=0, results_dir=tmp_path / "res", log=lambda line: None)
+    assert not (tmp_path / "res").exists()  # refused before anything was written
 
 
 def test_estimate_uses_own_task_and_method_first():
@@ -311,7 +328,7 @@ def test_queue_with_a_deadline_skips_long_runs_and_pauses_the_rest(tmp_path, dat
 
 
 def test_queue_leaves_bf16_runs_to_a_machine_with_bf16_hardware(tmp_path, data_dir, monkeypatch):
-    """On a CPU whose bf16 matmuls are emulated (~10x slower) the queue trains the float32 runs only, and says so."""
+    """On a CPU whose bf16 matmuls are emulated (~15x slower) the queue trains the float32 runs only, and says so."""
     import fgkf_core.plan as plan_mod
 
     plan = _write(tmp_path / "p.yaml", "profile: smoke\ntiers:\n  - name: one\n    groups:\n"

@@ -251,6 +251,7 @@ def _bad_tag_data(root: Path) -> Path:
     (["--set", "batch_size=0"], "config batch_size: expected a value >= 1, got 0"),
     (["--set", "kd_alpha=0.3"], "method 'target_only' ignores it"),
     (["--method", "basic_kd", "--set", "fusion_weights=fixed"], "method 'basic_kd' ignores it"),
+    (["--method", "amcl", "--set", "shared_embedding=false"], "method 'amcl' ignores it"),
     (["--method", "fgkf", "--set", "fusion_weights=frozen"], "expected one of 'trained', 'fixed', got 'frozen'"),
     (["--method", "basic_kd", "--set", "ps_refresh=every_tech"], "expected one of 'every_teach', 'on_source_improve'"),
 ])

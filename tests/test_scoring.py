@@ -142,3 +142,15 @@ def test_errors_name_what_was_expected():
         sentence_counts("accuracy", [["NN"]], [["NN"]], "paper")
     with pytest.raises(ValueError, match="sentence 0: gold has 1 tokens but tokens has 2"):
         score_paper("accuracy", [["NN"]], [["NN"]], max_len=2, tokens=[["a", "b"]])
+
+
+def test_a_malformed_predictions_file_names_its_line(tmp_path):
+    import gzip
+
+    from fgkf_core.data import DataFormatError
+    from fgkf_core.scoring import load_predictions
+
+    (tmp_path / "r.pred.tsv.gz").write_bytes(gzip.compress(b"a\tB\tB\nb\tE\tE\n\nc S S\n"))
+    record = {"_path": str(tmp_path / "r.json"), "files": {"predictions": "r.pred.tsv.gz"}}
+    with pytest.raises(DataFormatError, match=r"r\.pred\.tsv\.gz:4: expected token<TAB>gold<TAB>predicted, got 'c S S'"):
+        load_predictions(record)

@@ -111,6 +111,7 @@ class AMCL(Method):
     schedule = "alternate"
     uses_teacher = False
     warm_up = False
+    two_taggers = False  # builds its own embedding and encoders
     adv_weight = 0.05
     ortho_weight = 0.01
     reverse = True  # False (tests only): plain gradient from the discriminator into the shared encoder

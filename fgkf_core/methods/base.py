@@ -1,6 +1,6 @@
 """What every method shares: the domain labels, the system classes, the method interface and the registry.
 
-The default losses are the steps of Algorithm 1 without knowledge fusion; `train.py` runs the schedule.
+The default losses are the steps of Algorithm 1 without knowledge fusion; `schedules.py` runs them, driven by `train.Trainer`.
 
 References:
     - Huiyun Yang, Shujian Huang, Xinyu Dai and Jiajun Chen. 2019.
@@ -68,7 +68,7 @@ class TaggerPair(System):
 class Method:
     """A training method: which schedule drives it and the loss of each kind of step.
 
-    Schedules (see `train.SCHEDULES`): "target" (target data only), "source" (source data only,
+    Schedules (see `schedules.SCHEDULES`): "target" (target data only), "source" (source data only,
     selected on target dev), "alternate" (Algorithm 1), "pretrain_finetune" (source pre-training,
     `after_pretrain` hand-over, target training) and "pretrain_alternate" (source pre-training, then Algorithm 1).
     """
@@ -77,6 +77,7 @@ class Method:
     schedule: str = "alternate"
     uses_teacher: bool = False  # needs p^S from the source model
     warm_up: bool = False  # honours cfg.warm_up
+    two_taggers: bool = True  # builds a `TaggerPair` (so honours cfg.shared_embedding)
 
     def build(self, cfg: Config, ctx: BuildContext) -> System:
         """The method's system, freshly initialised (the caller seeds the RNG): two taggers by default."""

@@ -110,6 +110,7 @@ class NAL(Method):
     name = "nal"
     schedule = "pretrain_finetune"
     uses_teacher = False
+    two_taggers = False  # builds its own embedding and encoders
     freeze_source = False
 
     def build(self, cfg: Config, ctx: BuildContext) -> NALSystem:

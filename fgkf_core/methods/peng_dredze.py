@@ -95,6 +95,7 @@ class _SharedBiLSTMMethod(Method):
     schedule = "alternate"
     uses_teacher = False
     warm_up = False
+    two_taggers = False  # builds its own embedding and encoders
 
     def transform(self, cfg: Config, domain: int) -> nn.Module:
         """Domain `domain`'s map of the shared BiLSTM states (each method defines it)."""
