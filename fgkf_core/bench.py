@@ -135,7 +135,7 @@ def bench(tasks: list[str] | None = None, device: str | None = None, batches: in
     dev = pick_device(device)
     tasks = tasks or [t for t in TASKS if t != "ner_zh_revised"]
     print(f"device: {dev}, torch threads: {torch.get_num_threads()}, batch 64, full-size config")
-    bf16 = native_bf16(dev)  # emulated bf16 (no hardware) is ~10x slower: not worth minutes of timing
+    bf16 = native_bf16(dev)  # emulated bf16 (no hardware) is ~15x slower (identity.BF16_FLAGS): not worth minutes of timing
     caps = bench_capsule(dev, bf16=bf16)
     bf16_caps = (f"compiled with bf16 matmuls {caps['compiled_bf16']:.3f} s" if bf16 else
                  f"bf16 not timed: {device_name(dev)} has no {' or '.join(BF16_FLAGS)} (its bf16 matmuls are emulated)")

@@ -14,7 +14,7 @@ import re
 from typing import TYPE_CHECKING, Any
 
 from .scoring import ROOV_MEASURES, SCORINGS
-from .stats import Comparison, compare, compare_counts, seeds_for_power, verdict
+from .stats import MAX_SEEDS, Comparison, compare, compare_counts, seeds_for_power, verdict
 
 if TYPE_CHECKING:
     from .study import Variant
@@ -115,7 +115,7 @@ def format_comparison(res: Comparison, a: Variant, b: Variant, paper: tuple[floa
         if s is not None:
             need = seeds_for_power(s, paper[0])
             lines.append(f"seeds a side for 80% power against the paper's Δ (this test set, these seed spreads): "
-                         f"{need if need is not None else 'more than 50 (the test set limits)'}")
+                         f"{need if need is not None else f'more than {MAX_SEEDS} (the test set limits)'}")
     return "\n".join(lines)
 
 

@@ -79,8 +79,3 @@ def _clear_cell_output() -> None:
     shell = get_ipython()
     if shell is not None and "IPKernelApp" in shell.config:
         clear_output()
-
-
-def load_record(path: str | Path) -> dict:
-    """One run record, with ``_path`` set (as `runs.load_records`)."""
-    return read_record(Path(path))

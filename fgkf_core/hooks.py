@@ -2,7 +2,8 @@
 
 The trainer calls every hook at the same points: `on_start` (after any resume), `on_step` (after each
 optimiser step), `on_evaluate` (after each dev evaluation) and `on_boundary` (at the end of every
-episode / epoch / pre-training phase, the only points where the state is consistent and resumable).
+episode / epoch / pre-training phase, the only points where the state is consistent and resumable) and
+`on_end` (when training stops or fails; the checkpoint hook's last, after the best weights are restored).
 A hook never changes a number: it saves, shows or stops.
 """
 from __future__ import annotations

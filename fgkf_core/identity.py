@@ -91,7 +91,7 @@ def cpu_model(cpuinfo: str | None = None) -> str:
 
 def native_bf16(dev: torch.device, cpuinfo: str | None = None) -> bool:
     """Whether `dev` multiplies bfloat16 in hardware (a CUDA GPU that supports it; a CPU with `BF16_FLAGS`), so
-    that `routing_dtype=bfloat16` is a speed-up there and not a ~10x slow-down."""
+    that `routing_dtype=bfloat16` is a speed-up there and not a ~15x slow-down."""
     if dev.type == "cuda":
         return torch.cuda.is_bf16_supported()
     return bool(set(_cpuinfo_fields(cpuinfo).get("flags", "").split()) & set(BF16_FLAGS))
@@ -102,7 +102,7 @@ def bf16_warning(dev: torch.device) -> str | None:
     if native_bf16(dev):
         return None
     return (f"warning: routing_dtype=bfloat16 on {device_name(dev)}, which has no {' or '.join(BF16_FLAGS)}: its bf16 "
-            "matmuls are emulated, ~10x slower than float32 (run it on a CPU with bf16 hardware or a GPU)")
+            "matmuls are emulated, ~15x slower than float32 (run it on a CPU with bf16 hardware or a GPU)")
 
 
 def device_name(dev: torch.device) -> str:

@@ -193,7 +193,11 @@ def _combined(se_sentences: float, seed_vars: tuple[float, ...], seeds: list[int
     return math.sqrt(var), (var * var / welch if welch > 0 else math.inf)
 
 
-def seeds_for_power(interval: SeedInterval, target: float, max_seeds: int = 50) -> int | None:
+#: the most seeds a side `seeds_for_power` considers
+MAX_SEEDS = 50
+
+
+def seeds_for_power(interval: SeedInterval, target: float, max_seeds: int = MAX_SEEDS) -> int | None:
     """The fewest seeds per system (every system Δ reads run that often; at least 3, the verdicts' minimum) at
     which the MDE (80% power, α = 0.05) is at most |target|, with this test set's SE and the measured seed
     spreads; None when even `max_seeds` do not get there (the test set's own SE is then usually the limit).
@@ -279,7 +283,7 @@ def compare_counts(
 def compare(
     records_a: list[dict], records_b: list[dict], scoring: str = "standard", n_draws: int = 1000, seed: int = 0
 ) -> Comparison:
-    """Compare two sets of seed records of one task under `scoring` ("standard" | "paper"), from their .pred.tsv."""
+    """Compare two sets of seed records of one task under `scoring` ("standard" | "paper"), from their .pred.tsv.gz."""
     counts_a, tokens_a, task, metric = record_counts(records_a, scoring, "A")
     counts_b, tokens_b, task_b, _ = record_counts(records_b, scoring, "B")
     if task_b != task or tokens_a != tokens_b:

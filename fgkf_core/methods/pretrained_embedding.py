@@ -20,7 +20,7 @@ from .fgkf import FGKF
 class PretrainedEmbedding(Method):
     """Target tagger trained on target data from embeddings pre-trained on the labelled source corpus.
 
-    Architecture: the usual two BiLSTM-CRF taggers over one embedding table (`System`). Schedule
+    Architecture: the usual two BiLSTM-CRF taggers over one embedding table (`TaggerPair`). Schedule
     "pretrain_finetune": cfg.pretrain_epochs of source steps train the source tagger and with it the
     shared embedding; `after_pretrain` hands over the embedding only (the target BiLSTM, emission layer and
     CRF keep their initial values, unlike `pretrained_model`, which copies the whole tagger); the target

@@ -6,7 +6,7 @@ formatting, one module each. Notebooks do
 Every number a page shows is computed here; a page is parameters -> `pages` (grid, records, claims) -> study
 calls -> glue. Scores are percentages, as in the paper.
 """
-from ..ensure import check_profile, ensure_runs, load_record, results_root
+from ..ensure import check_profile, ensure_runs, results_root
 from .claims import (
     NER_EN_UNMATCHED, Claim, ablation_claims, absolute_reason, data_size_claims, difference_reason, main_claims,
     paper_delta, split_claims, table4_claims,
@@ -20,8 +20,6 @@ from .fusion_weights import (
     fusion_weights_grid, glue_comparisons, hypothesis_reading, kd_weight_curves, trace_frame, traced_records,
     weights_conclusion, weights_summary,
 )
-from .fusion_weights import PAIRS as FUSION_PAIRS
-from .fusion_weights import VARIANTS as FUSION_VARIANTS
 from .fusion_weights import comparisons as fusion_comparisons
 from .frames import CONFIG_COLUMNS, paper_score, runs_frame, variants_of
 from .glue import glue, glue_compare, glue_key, glue_settings
@@ -54,7 +52,6 @@ from .relevance_split import (
 )
 from .splits import DEFAULT_SPLITS, split_mean_range, split_noise, split_variants
 from .seed_summary import summary
-from .tables import NOTE as TABLE_NOTE
 from .tables import compare, compare_table, fmt_ms
 from .verdicts import (
     CATEGORIES, VERDICT_RULE, Judgement, ScoreMeasure, claims_table, glue_judgements, judge, judge_all, pools,
@@ -62,7 +59,7 @@ from .verdicts import (
 )
 
 __all__ = [
-    "check_profile", "ensure_runs", "load_record", "results_root",
+    "check_profile", "ensure_runs", "results_root",
     "NER_EN_UNMATCHED", "Claim", "ablation_claims", "absolute_reason", "data_size_claims", "difference_reason",
     "main_claims", "paper_delta", "split_claims", "table4_claims",
     "data_size_claim", "data_size_summary", "data_size_table", "margins",
@@ -70,7 +67,7 @@ __all__ = [
     "fmt_duration", "fmt_share", "html_table", "short_hash",
     "cjk_font", "data_size_figure", "heatmap_figure", "kd_weight_figure", "plot_data_size", "plot_heatmap",
     "plot_kd_weight",
-    "FUSION_PAIRS", "FUSION_VARIANTS", "fusion_comparisons", "fusion_weights_grid", "glue_comparisons",
+    "fusion_comparisons", "fusion_weights_grid", "glue_comparisons",
     "hypothesis_reading", "kd_weight_curves", "trace_frame", "traced_records", "weights_conclusion", "weights_summary",
     "metric_label", "task_label", "task_summary",
     "CONFIG_COLUMNS", "paper_score", "runs_frame", "variants_of",
@@ -94,7 +91,7 @@ __all__ = [
     "within_sentence_spread",
     "DEFAULT_SPLITS", "split_mean_range", "split_noise", "split_variants",
     "summary",
-    "TABLE_NOTE", "compare", "compare_table", "fmt_ms",
+    "compare", "compare_table", "fmt_ms",
     "WORD_LISTS", "oov_counts", "roov_list_reading", "roov_rows", "roov_table",
     "CATEGORIES", "VERDICT_RULE", "Judgement", "ScoreMeasure", "claims_table", "glue_judgements", "judge",
     "judge_all", "pools", "profile_order", "verdict_counts",

@@ -15,7 +15,7 @@ from typing import Iterable, Sequence
 import numpy as np
 import pandas as pd
 
-from ..config import with_neutral
+from ..config import Config, with_neutral
 from ..ensure import results_root
 from ..runs import load_records
 from ..stats import Comparison, compare
@@ -93,7 +93,7 @@ def weights_summary(records: Iterable[dict]) -> pd.DataFrame:
                              ignore_index=True)
 
 
-def weights_conclusion(summary: pd.DataFrame, gamma0: float = 0.5, kd_alpha: float = 0.5) -> str:
+def weights_conclusion(summary: pd.DataFrame, gamma0: float = Config.gamma, kd_alpha: float = Config.kd_alpha) -> str:
     """One sentence on the runs with trained fusion weights: how many lowered γ (those whose α uses α_samp) and
     the KD weight at their best dev point beside the first window's and basicKD's constant."""
     trained = summary[summary["fusion weights"] == "trained"]

@@ -22,10 +22,6 @@ METRIC_LABEL = {
 }
 #: the paper value each metric is compared with (the authors' scoring of their headline number)
 PAPER_METRIC = {"score_paper": "score"}
-NOTE = ("Our numbers: mean ± std over seeds (seeds, profile); *our scoring* counts real tokens only, the "
-        "*authors' scoring* scores every sentence padded to the task's L, padding included, assuming the model "
-        "tags padding with tag 0 (NN for POS, so POS accuracy rises with the share of padding). paper = the "
-        "paper's table, computed by the authors' code (their scoring). Δ = ours − paper.")
 
 
 def fmt_ms(mean: float, std: float, n: int | float, profile: str | None = None, digits: int = 2) -> str:

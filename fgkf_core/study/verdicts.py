@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from ..scoring import ROOV_MEASURES, count_metric
-from ..stats import Comparison, compare_counts, record_counts, seeds_for_power, verdict
+from ..stats import MAX_SEEDS, Comparison, compare_counts, record_counts, seeds_for_power, verdict
 from ..tasks import get_task
 from .claims import Claim, difference_reason, paper_delta
 from .glue import glue
@@ -117,12 +117,12 @@ class Judgement:
 
     def power_seeds(self) -> str:
         """Seeds a side for 80% power against the paper's Δ at this test set and these seed spreads
-        (`stats.seeds_for_power`): 'n', '> 50 (test set)' when seeds alone cannot get there, '' when undefined
+        (`stats.seeds_for_power`): 'n', '> MAX_SEEDS (test set)' when seeds alone cannot get there, '' when undefined
         (no paper size, or a side with one seed)."""
         if self.result is None or self.result.seeds is None or self.paper_delta is None or self.claim.direction_only:
             return ""
         need = seeds_for_power(self.result.seeds, self.paper_delta)
-        return "> 50 (test set)" if need is None else str(need)
+        return f"> {MAX_SEEDS} (test set)" if need is None else str(need)
 
     def paper(self) -> str:
         if self.paper_delta is None:
