@@ -97,8 +97,8 @@ class Fusion(nn.Module):
         B, T = mask.shape
         ones = mask.new_ones(B, T, dtype=torch.float)  # [B, T]
         if self.mode == "basic" or rel is None:
-            a = ones * self.kd_alpha  # [B, T]
-            return Alphas(ones[:, 0] * self.kd_alpha, a, 1 - a, a)
+            a = ones * self.kd_alpha  # [B, T]; Eq. 2's constant α at every token
+            return Alphas(ones[:, 0] * self.kd_alpha, a, 1 - a, a)  # samp [B], elem, seq and kd weights [B, T]
         samp = self.alpha_samp(rel.domain_logits)  # [B]
         elem = self.alpha_elem(rel, mask)  # [B, T]
         if self.mode == "samp":

@@ -46,7 +46,7 @@ def masked_max(h: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
 
 def orthogonality(shared: torch.Tensor, private: torch.Tensor) -> torch.Tensor:
     """Batch mean of ||S_i^T P_i||_F^2, S_i and P_i the [T, 2H] state matrices of sentence i (zero at padding)."""
-    return torch.einsum("btd,bte->bde", shared, private).pow(2).sum((1, 2)).mean()
+    return torch.einsum("btd,bte->bde", shared, private).pow(2).sum((1, 2)).mean()  # [B, 2H, 2H] -> scalar
 
 
 class AMCLTagger(HeadTagger):
@@ -125,16 +125,16 @@ class AMCL(Method):
         """Discriminator cross-entropy on max-pooled shared states, through the gradient reversal layer."""
         pooled = masked_max(shared, mask)  # [B, 2H]
         logits = system.discriminator(grad_reverse(pooled) if self.reverse else pooled)  # [B, 2]
-        labels = torch.full((logits.shape[0],), domain, dtype=torch.long, device=logits.device)
-        return F.cross_entropy(logits, labels)
+        labels = torch.full((logits.shape[0],), domain, dtype=torch.long, device=logits.device)  # [B]
+        return F.cross_entropy(logits, labels)  # scalar
 
     def _loss(self, system: AMCLSystem, tagger: AMCLTagger, batch: Batch, domain: int) -> tuple[torch.Tensor, dict]:
         s, p = tagger.parts(batch.ids, batch.mask)  # [B, T, 2H] each
         e = tagger.emit(torch.cat([s, p], -1))  # [B, T, C]
-        seq = tagger.nll(e, batch.tags, batch.mask)
-        adv = self.adversarial_loss(system, s, batch.mask, domain)
-        ortho = orthogonality(s, p)
-        loss = seq + self.adv_weight * adv + self.ortho_weight * ortho
+        seq = tagger.nll(e, batch.tags, batch.mask)  # scalar
+        adv = self.adversarial_loss(system, s, batch.mask, domain)  # scalar
+        ortho = orthogonality(s, p)  # scalar
+        loss = seq + self.adv_weight * adv + self.ortho_weight * ortho  # scalar
         return loss, {"seq": seq.item(), "adv": adv.item(), "ortho": ortho.item()}
 
     def source_loss(self, system: AMCLSystem, batch: Batch, cfg: Config):

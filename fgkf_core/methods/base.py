@@ -1,6 +1,7 @@
 """What every method shares: the domain labels, the system classes, the method interface and the registry.
 
-The default losses are the steps of Algorithm 1 without knowledge fusion; `schedules.py` runs them, driven by `train.Trainer`.
+The default losses are the steps of Algorithm 1 without knowledge fusion; `schedules.py` runs them, driven by
+`train.Trainer`.
 
 References:
     - Huiyun Yang, Shujian Huang, Xinyu Dai and Jiajun Chen. 2019.

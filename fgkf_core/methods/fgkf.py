@@ -59,7 +59,7 @@ class FGKF(Method):
     def source_loss(self, system: FGKFSystem, batch: Batch, cfg: Config):
         """Algorithm 1, lines 6-10: the source CRF loss L_S plus the domain loss L^S_sc on a source batch."""
         h, e = system.source(batch.ids, batch.mask)  # [B, T, 2H], [B, T, C]
-        loss = system.source.nll(e, batch.tags, batch.mask)
+        loss = system.source.nll(e, batch.tags, batch.mask)  # scalar: L_S
         if cfg.alpha == "basic":
             return loss, {}
         if cfg.domain_clf == "one_class_caps":  # code formulation: the source tagger's own classifier
@@ -67,7 +67,7 @@ class FGKF(Method):
         else:  # the target-side classifier learns what source samples look like
             h_t = system.target.encode(batch.ids, batch.mask)  # [B, T, 2H]
             logits = system.relevance(h_t, batch.mask).domain_logits  # [B, 2]
-        d = domain_loss(logits, SOURCE)  # L^S_sc (Algorithm 1)
+        d = domain_loss(logits, SOURCE)  # scalar: L^S_sc (Algorithm 1)
         return loss + d, {"domain_src": d.item()}
 
     def target_loss(self, system: FGKFSystem, batch: Batch, p_source: torch.Tensor | None, cfg: Config):
@@ -75,13 +75,14 @@ class FGKF(Method):
         p_s = teacher_probs(system, batch, p_source)  # [B, T, C]
         h, e = system.target(batch.ids, batch.mask)  # [B, T, 2H], [B, T, C]
         rel = None if cfg.alpha == "basic" else system.relevance(h, batch.mask)
-        alphas = system.fusion(rel, batch.mask)
-        seq, kd = weighted_target_loss(system.target, e, batch.tags, batch.mask, p_s, alphas.seq_weight, alphas.kd_weight)
-        loss = seq + kd  # Eq. 11
-        n = batch.mask.sum()
+        alphas = system.fusion(rel, batch.mask)  # Eqs. 10, 14, 17: weights [B] and [B, T]
+        seq, kd = weighted_target_loss(system.target, e, batch.tags, batch.mask, p_s, alphas.seq_weight,
+                                       alphas.kd_weight)  # scalars: Eqs. 12/15 and 13/16
+        loss = seq + kd  # scalar: Eq. 11
+        n = batch.mask.sum()  # scalar: real tokens in the batch
         logs = {"seq": seq.item(), "kd": kd.item(), "tau": system.fusion.tau.item(), "gamma": system.fusion.gamma.item()}
         if rel is not None:
-            d = domain_loss(rel.domain_logits, TARGET)  # L^T_sc (Algorithm 1, line 18)
+            d = domain_loss(rel.domain_logits, TARGET)  # scalar: L^T_sc (Algorithm 1, line 18)
             loss = loss + d
             logs |= {
                 "domain_tgt": d.item(), "alpha_samp": alphas.samp.mean().item(),

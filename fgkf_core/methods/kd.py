@@ -27,7 +27,7 @@ class BasicKD(Method):
     def target_loss(self, system: System, batch: Batch, p_source: torch.Tensor | None, cfg: Config):
         p_s = teacher_probs(system, batch, p_source)  # [B, T, C]
         _, e = system.target(batch.ids, batch.mask)  # [B, T, C]
-        seq = system.target.nll(e, batch.tags, batch.mask)
-        kd = kd_cross_entropy(p_s, e, batch.mask).sum(1).mean()
+        seq = system.target.nll(e, batch.tags, batch.mask)  # scalar: L_SEQ, batch mean
+        kd = kd_cross_entropy(p_s, e, batch.mask).sum(1).mean()  # [B, T] -> scalar: L_KD (Eq. 4), batch mean
         a = cfg.kd_alpha
         return (1 - a) * seq + a * kd, {"seq": seq.item(), "kd": kd.item()}  # Eq. 2
