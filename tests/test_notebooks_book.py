@@ -93,6 +93,9 @@ def test_book_builds_every_page_with_reproduced_numbers(tmp_path):
     for verdict, n in counts.items():
         assert sum(cell.startswith(verdict) for cell in table) == n, (verdict, n)
     assert re.search(r"[+-]\d+\.\d+ \[[+-]\d+\.\d+, [+-]\d+\.\d+\]", intro)  # Δ [95% CI] of a claim
+    for heading, verdict in (("Reproduced", "reproduced"), ("Contradicted", "contradicted")):  # the headline lists
+        (body,) = re.findall(rf"<p><b>{heading}</b>.*?</p>\s*<ul>(.*?)</ul>", intro, re.S)
+        assert len([li for li in re.findall(r"<li>(.*?)</li>", body, re.S) if li != "none"]) == counts[verdict]
 
 
 def _notebook(cells: list) -> nbformat.NotebookNode:

@@ -3,6 +3,8 @@ page's matching of records to rows by resolved configuration."""
 from __future__ import annotations
 
 import json
+import re
+from html import unescape
 from pathlib import Path
 
 import pytest
@@ -167,3 +169,26 @@ def test_a_seed_without_gold_units_on_a_side_is_left_out_of_that_sides_claim(dat
     (j,) = [j for j in study.judge_page(page, records, "quick") if j.claim.measure == "strong"]
     assert j.profile == "full" and j.seeds() == f"{len(kept)} v {len(kept)}" and j.gold_units == min(kept)
     assert j.verdict == f"no verdict (strong side: {min(kept)} < {study.MIN_UNITS} gold units in a seed)"
+
+
+def test_the_overviews_headline_lists_decided_claims_full_profile_first(tmp_path):
+    from dataclasses import replace
+
+    from fgkf_core.study.overview import decided_html
+
+    won = judged(seeds(tmp_path, 3, range(50), range(80)))  # reproduced (larger than the paper's Δ), quick
+    full = replace(won, profile="full")
+    lost = replace(won, verdict="contradicted", profile="full")
+    sized = replace(won, verdict="inconclusive (underpowered; excludes the paper's Δ)")
+    undecided = replace(won, verdict="inconclusive (underpowered)")
+    page = decided_html([won, undecided, full, lost, sized])
+    groups = re.findall(r"<p><b>(.*?)</b>.*?</p><ul>(.*?)</ul>", page)
+    assert [g[0] for g in groups] == ["Reproduced", "Contradicted",
+                                      "The paper's size rejected, the direction undecided"]
+    items = [[unescape(i) for i in re.findall(r"<li>(.*?)</li>", body)] for _, body in groups]
+    assert [len(i) for i in items] == [2, 1, 1]  # the plain inconclusive claim is in no list
+    assert "full profile" in items[0][0] and "<b>quick profile (reduced)</b>" in items[0][1]  # full first
+    assert f"Δ {won.ours()}, paper +1.66" in items[0][0] and "larger than the paper's Δ" in items[0][0]
+    assert items[0][0].startswith("Table 3, FGKF > basicKD (ner_en): Δ")
+    assert items[2][0].endswith("3 v 3 seeds; underpowered")
+    assert decided_html([undecided]).count("<li>none</li>") == 3

@@ -83,9 +83,39 @@ def overview_frame(judgements: Sequence[Judgement]) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+#: the overview's headline lists: (heading, what puts a claim in it), in reading order
+DECIDED = (
+    ("Reproduced", "the paper's sign, a 95% CI that excludes 0",
+     lambda j: j.category == "reproduced"),
+    ("Contradicted", "the opposite sign, a 95% CI that excludes 0",
+     lambda j: j.category == "contradicted"),
+    ("The paper's size rejected, the direction undecided", "a CI that holds 0 but lies wholly on one side of the "
+     "paper's Δ", lambda j: j.category == "inconclusive" and "excludes the paper's" in j.verdict),
+)
+
+
+def decided_html(judgements: Sequence[Judgement]) -> str:
+    """The claims the evidence decided, as HTML lists under the `DECIDED` headings: full-profile claims first,
+    reduced-profile ones labelled as such; each with Δ [95% CI], the paper's Δ, its seeds and the verdict's note.
+    """
+    def item(j: Judgement) -> str:
+        note = j.verdict[len(j.category):].replace("excludes the paper's Δ", "").strip(" ();")  # the heading says it
+        where = "full profile" if j.profile == "full" else f"<b>{j.profile} profile (reduced)</b>"
+        return (f"<li>{PAGE_TITLES[j.page]}, {html.escape(j.claim.text)}: Δ {j.ours()}, paper {j.paper()}; "
+                f"{where}, {j.seeds()} seeds{f'; {html.escape(note)}' if note else ''}</li>")
+
+    parts = []
+    for heading, rule, member in DECIDED:
+        chosen = sorted((j for j in judgements if member(j)), key=lambda j: j.profile != "full")
+        body = "".join(map(item, chosen)) or "<li>none</li>"
+        parts.append(f"<p><b>{heading}</b> ({html.escape(rule)}):</p><ul>{body}</ul>")
+    return "".join(parts)
+
+
 def glue_overview(judgements: Sequence[Judgement], prefix: str = "overview") -> dict[str, int]:
-    """Glue `<prefix>_<category>` counts (spaces as underscores), `<prefix>_total`, `<prefix>_profiles` and
-    `<prefix>_table` (HTML: myst-nb pastes HTML, not Markdown, from another page); returns the counts."""
+    """Glue `<prefix>_<category>` counts (spaces as underscores), `<prefix>_total`, `<prefix>_profiles`,
+    `<prefix>_decided` (`decided_html`) and `<prefix>_table` (HTML: myst-nb pastes HTML, not Markdown, from
+    another page); returns the counts."""
     from IPython.display import HTML
 
     counts = verdict_counts(judgements)
@@ -94,5 +124,6 @@ def glue_overview(judgements: Sequence[Judgement], prefix: str = "overview") -> 
     glue(f"{prefix}_total", str(len(judgements)))
     profiles = sorted({j.profile for j in judgements if j.profile})
     glue(f"{prefix}_profiles", ", ".join(profiles) or "none")
+    glue(f"{prefix}_decided", HTML(decided_html(judgements)))
     glue(f"{prefix}_table", HTML(overview_frame(judgements).to_html(index=False, escape=False, border=0)))
     return counts
