@@ -158,17 +158,32 @@ def _sibling_estimate(spec: RunSpec, walls: dict[WallKey, list[float]]) -> float
     return sum(ratios) / len(ratios) if ratios else None
 
 
+def _closest_overrides(spec: RunSpec, walls: dict[WallKey, list[float]]) -> list[float]:
+    """Walls of the spec's task and method whose overrides are closest to the spec's: most settings agreeing
+    less settings differing (one side sets a key the other does not, or both with other values), ties pooled.
+    A Table 4 cell without warm-up is timed by the other cells without it, a run with warm-up by those with it."""
+    def closeness(key: str) -> int:
+        theirs = json.loads(key)
+        agree = sum(k in spec.overrides and spec.overrides[k] == v for k, v in theirs.items())
+        return 2 * agree - len(theirs.keys() | spec.overrides.keys())  # agree - (union - agree)
+
+    pair = {o: ws for (t, m, o), ws in walls.items() if (t, m) == (spec.task, spec.method)}
+    best = max(map(closeness, pair), default=0)
+    return [w for o, ws in pair.items() if closeness(o) == best for w in ws]
+
+
 def expected_seconds(spec: RunSpec, walls: dict[WallKey, list[float]], threads: int = 1) -> tuple[float, bool]:
     """Expected wall seconds of one run on `threads` threads from one-thread walls: same task, method and
-    overrides, else same task and method, else scaled from a sibling method on the task (`_sibling_estimate`),
-    else same method, else all runs; also whether its own task and method were measured."""
+    overrides, else same task and method with the closest overrides (`_closest_overrides`), else scaled
+    from a sibling method on the task (`_sibling_estimate`), else same method, else all runs; also whether its
+    own task and method were measured."""
     def mean(xs: list[float]) -> float:
         return sum(xs) / len(xs) / thread_speedup(threads) if xs else 0.0
 
     own = walls.get((spec.task, spec.method, _overrides_key(spec.overrides)))
     if own:
         return mean(own), True
-    same_pair = [w for (t, m, _), ws in walls.items() if (t, m) == (spec.task, spec.method) for w in ws]
+    same_pair = _closest_overrides(spec, walls)
     if same_pair:
         return mean(same_pair), True
     scaled = _sibling_estimate(spec, walls)

@@ -81,6 +81,21 @@ def test_an_unmeasured_run_is_scaled_from_a_sibling_method_on_its_task():
     assert expected_seconds(RunSpec("weibo", "fgkf", 1), lone) == (pytest.approx(9000.0), False)
 
 
+def test_a_run_with_unmeasured_overrides_is_timed_by_the_runs_with_the_closest_overrides():
+    """A Table 4 cell without warm-up takes the walls of the other no-warm-up cells (measured: ~1.1 h on
+    cws_zx, against ~2.2 h with warm-up), not the mean over every FGKF run of the task; a run with warm-up and
+    a switch no run has set takes the plain runs' walls."""
+    plain, elem, samp = "{}", '{"alpha": "elem", "warm_up": false}', '{"alpha": "samp", "warm_up": false}'
+    walls = {("zx", "fgkf", plain): [8000.0], ("zx", "fgkf", elem): [4000.0], ("zx", "fgkf", samp): [3000.0]}
+    assert expected_seconds(RunSpec("zx", "fgkf", 1, {"alpha": "multi", "warm_up": False}), walls) == (
+        pytest.approx(3500.0), True)  # both no-warm-up cells, one setting in common each
+    assert expected_seconds(RunSpec("zx", "fgkf", 1, {"alpha": "samp", "warm_up": False, "relevance": "sample_q"}),
+                            walls) == (pytest.approx(3000.0), True)  # two settings in common beat one
+    assert expected_seconds(RunSpec("zx", "fgkf", 1, {"lr": 0.01}), walls) == (pytest.approx(8000.0), True)
+    walls[("zx", "fgkf", '{"lr": 0.1}')] = [1000.0]  # agrees on none but differs on one setting, like the plain run
+    assert expected_seconds(RunSpec("zx", "fgkf", 1, {"lr": 0.01}), walls) == (pytest.approx(4500.0), True)
+
+
 def test_plan_errors_name_file_and_group(tmp_path):
     bad = _write(tmp_path / "p.yaml", "profile: smoke\ntiers:\n  - name: a\n    groups:\n      - {tasks: [ner_en], seeds: [1]}\n")
     with pytest.raises(ValueError, match=r"p\.yaml: tier 1 group 1: 'methods' must be a non-empty list"):
